@@ -1,0 +1,4 @@
+import FineGrain
+
+/// Conformance adapters for masked statistics and entropy.
+let statsAdapters: [ConformanceAdapter] = []
