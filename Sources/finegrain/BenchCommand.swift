@@ -1,0 +1,87 @@
+import ArgumentParser
+import FineGrain
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `finegrain bench`: throughput (tokens/s) and peak memory of the estimators and losses on the verl-style
+/// benchmark batch. Each case runs in its own child process by default, so `peak_rss_mb` is that case's
+/// own high-water mark (batch included; `batch_rss_mb` is the RSS right after building the batch).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark estimators and losses on the verl-style batch (512 x 1..4096 tokens, group 8)."
+    )
+
+    @Option(help: "Number of responses.") var responses = 512
+    @Option(help: "Maximum response length (lengths are uniform in 1...max).") var maxLength = 4096
+    @Option(help: "Responses per group.") var group = 8
+    @Option(help: "Timed repetitions (median reported).") var repeats = 7
+    @Option(help: "Comma-separated case names (default: all).") var only: String?
+    @Option(help: "Batch seed.") var seed: UInt64 = 0
+    @Flag(help: "Print one JSON object per line.") var json = false
+    @Flag(help: "Run every case in this process (peak memory is then cumulative).") var inProcess = false
+
+    func run() throws {
+        let names = only.map { $0.split(separator: ",").map(String.init) } ?? BenchCases.names
+        for n in names where !BenchCases.names.contains(n) {
+            throw ValidationError("unknown bench case '\(n)'; known: \(BenchCases.names.joined(separator: ", "))")
+        }
+        if inProcess || names.count == 1 {
+            let batch = SyntheticBatch.verlBenchmark(responses: responses, maxLength: maxLength, group: group, seed: seed)
+            let batchRSS = peakRSSMegabytes()
+            for name in names {
+                let r = try BenchCases.measure(name, batch: batch, repeats: repeats)
+                emit(r, batchRSS: batchRSS)
+            }
+            return
+        }
+        // One child per case, so each case's peak memory is its own.
+        for name in names {
+            var args = CommandLine.arguments.dropFirst().filter { $0 != "--in-process" }
+            if let i = args.firstIndex(of: "--only") { args.removeSubrange(i ... i + 1) }
+            args = args.filter { !$0.hasPrefix("--only=") }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            p.arguments = Array(args) + ["--only", name]
+            try p.run()
+            p.waitUntilExit()
+            if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
+        }
+    }
+
+    func emit(_ r: BenchResult, batchRSS: Double) {
+        let peak = peakRSSMegabytes()
+        if json {
+            let o = JSONValue.object([
+                "name": .string(r.name), "impl": .string("finegrain"), "tokens": .number(Double(r.tokens)),
+                "median_s": .number(r.medianSeconds), "tokens_per_s": .number(r.tokensPerSecond),
+                "peak_rss_mb": .number((peak * 10).rounded() / 10), "batch_rss_mb": .number((batchRSS * 10).rounded() / 10),
+            ])
+            print(String(decoding: (try? o.serialized()) ?? Data(), as: UTF8.self))
+        } else {
+            print(String(format: "%-26@ %9d tokens  median %9.3f ms  %8.1f M tokens/s  peak %7.1f MB (batch %.1f MB)",
+                         r.name as NSString, r.tokens, r.medianSeconds * 1e3, r.tokensPerSecond / 1e6, peak, batchRSS))
+        }
+    }
+}
+
+struct BenchResult {
+    let name: String
+    let tokens: Int
+    let medianSeconds: Double
+    var tokensPerSecond: Double { Double(tokens) / medianSeconds }
+}
+
+/// Process-wide resident-memory high-water mark in MB (Linux `ru_maxrss` is in KiB).
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
