@@ -13,6 +13,9 @@ struct Methods: ParsableCommand {
     @Flag(name: .long, help: "Print JSON (the same document GET /v1/methods serves).")
     var json = false
 
+    @Flag(name: .long, help: "Print a Markdown table (name, kind, paper, parameters).")
+    var markdown = false
+
     func run() throws {
         var infos = Registry.allMethods
         if let kind {
@@ -24,6 +27,15 @@ struct Methods: ParsableCommand {
         if json {
             let doc = JSONValue.object(["methods": .array(infos.map(MethodCatalog.json))])
             FileHandle.standardOutput.write(try doc.serialized() + Data("\n".utf8))
+            return
+        }
+        if markdown {
+            print("| method | kind | paper | parameters (defaults) |")
+            print("|---|---|---|---|")
+            for i in infos {
+                let ps = i.params.map { "`\($0.name)`=\($0.defaultValue)" }.joined(separator: ", ")
+                print("| `\(i.name)` | \(i.kind.rawValue) | \(i.paper.description) | \(ps.isEmpty ? "none" : ps) |")
+            }
             return
         }
         for info in infos {
