@@ -108,51 +108,56 @@ enum OTBKernel {
         }
 
         // Pass 2, per group: the shared baseline over positions (or packed valid-token ranks), then A.
+        // Scratch: the group's member list and one baseline row (O(group size + row length)).
         let gi = batch.groupIndex()
-        var num = [Double](), den = [Double]()
-        var members = [Int]()
-        for k in 0 ..< batch.groupCount {
-            members.removeAll(keepingCapacity: true)
-            for j in gi.start[k] ..< gi.start[k + 1] {
-                let r = gi.members[j]
-                if !packed || lengths[r] > 0 { members.append(r) }
-            }
-            var width = 0
-            for r in members { width = Swift.max(width, packed ? lengths[r] : batch.length(r)) }
-            let shared = members.count > 1
-            if shared {
-                num.removeAll(keepingCapacity: true); num.append(contentsOf: repeatElement(0, count: width))
-                den.removeAll(keepingCapacity: true); den.append(contentsOf: repeatElement(0, count: width))
-                for r in members {
-                    var t = 0
-                    for i in batch.range(r) {
-                        if batch.mask[i] != 0 { num[t] += ret[i] * adv[i]; den[t] += adv[i] }
-                        if !packed || batch.mask[i] != 0 { t += 1 }
+        var baseline = [Double](), den = [Double](), members = [Int]()
+        ret.withUnsafeBufferPointer { g in adv.withUnsafeMutableBufferPointer { a in
+            batch.mask.withUnsafeBufferPointer { m in batch.offsets.withUnsafeBufferPointer { off in
+                for k in 0 ..< batch.groupCount {
+                    members.removeAll(keepingCapacity: true)
+                    for j in gi.start[k] ..< gi.start[k + 1] where !packed || lengths[gi.members[j]] > 0 {
+                        members.append(gi.members[j])
+                    }
+                    var width = 0
+                    for r in members { width = Swift.max(width, packed ? lengths[r] : off[r + 1] - off[r]) }
+                    let shared = members.count > 1
+                    if shared {
+                        baseline.removeAll(keepingCapacity: true); baseline.append(contentsOf: repeatElement(0, count: width))
+                        den.removeAll(keepingCapacity: true); den.append(contentsOf: repeatElement(0, count: width))
+                        for r in members {   // a[i] still holds W here
+                            var t = 0
+                            for i in off[r] ..< off[r + 1] {
+                                if m[i] != 0 { baseline[t] += g[i] * a[i]; den[t] += a[i]; t &+= 1 } else if !packed { t &+= 1 }
+                            }
+                        }
+                        for t in 0 ..< width { baseline[t] /= den[t] + eps }
+                    }
+                    // handle_zero_tail: the unique longest member gets B = 0 from the second-longest length on.
+                    var tailRow = -1, tailFrom = Int.max
+                    if shared && zeroTail {
+                        var top = -1, second = -1
+                        for r in members {
+                            let l = lengths[r]
+                            if l > top { second = top; top = l; tailRow = r } else if l > second { second = l }
+                        }
+                        if top > second { tailFrom = second } else { tailRow = -1 }
+                    }
+                    for r in members {
+                        var t = 0
+                        let cut = r == tailRow ? tailFrom : Int.max
+                        for i in off[r] ..< off[r + 1] {
+                            if m[i] != 0 {
+                                a[i] = g[i] - (shared && t < cut ? baseline[t] : 0)
+                                t &+= 1
+                            } else {
+                                a[i] = 0
+                                if !packed { t &+= 1 }
+                            }
+                        }
                     }
                 }
-                for t in 0 ..< width { num[t] = num[t] / (den[t] + eps) }   // num now holds B
-            }
-            // handle_zero_tail: the unique longest member gets B = 0 from the second-longest length on.
-            var tailRow = -1, tailFrom = Int.max
-            if shared && zeroTail {
-                var sorted = members.map { lengths[$0] }
-                sorted.sort()
-                let maxLen = sorted[sorted.count - 1], second = sorted[sorted.count - 2]
-                if maxLen > second { tailRow = members.first { lengths[$0] == maxLen }!; tailFrom = second }
-            }
-            for r in members {
-                var t = 0
-                for i in batch.range(r) {
-                    if batch.mask[i] != 0 {
-                        let b = shared && !(r == tailRow && t >= tailFrom) ? num[t] : 0
-                        adv[i] = ret[i] - b
-                    } else {
-                        adv[i] = 0
-                    }
-                    if !packed || batch.mask[i] != 0 { t += 1 }
-                }
-            }
-        }
+            } }
+        } }
         // Rows left out of every group (packed mode: empty rows) hold W = 0 already: A = 0 there.
         return AdvantageOutput(advantages: adv, returns: ret)
     }
