@@ -18,7 +18,7 @@ final class CreditConformanceTests: XCTestCase {
     func check(_ stem: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let path = Self.goldenDir.appendingPathComponent("\(stem).json").path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw XCTSkip("golden file not found: \(path) (set FINEGRAIN_SHARED)")
+            return XCTFail("golden file not found: \(path) (set FINEGRAIN_SHARED to the shared/ folder)", file: file, line: line)
         }
         let result = Conformance.run(file: try GoldenFile(path: path))
         print(result.line)

@@ -160,6 +160,16 @@ final class CreditEstimatorTests: XCTestCase {
         assertClose(r, d.map { $0 * 4 / 3 }, tol: 1e-12)
     }
 
+    func testGRPOAffineInvarianceAndDrGRPOShiftInvariance() throws {
+        let b = randomOutcomes(seed: 9, rows: 12, groups: 3)
+        var affine = b; affine.outcome = b.outcome!.map { 3 * $0 + 5 }
+        var shifted = b; shifted.outcome = b.outcome!.map { $0 - 2 }
+        let a = perResponse(try run("grpo", b, ["epsilon": .number(0)]), b)
+        assertClose(perResponse(try run("grpo", affine, ["epsilon": .number(0)]), affine), a, tol: 1e-9)
+        let d = perResponse(try run("dr_grpo", b), b)
+        assertClose(perResponse(try run("dr_grpo", shifted), shifted), d, tol: 1e-12)
+    }
+
     func testGAEMonteCarloReturnWhenGammaLamOne() throws {
         var rng = SplitMix(11)
         let rewards = (0 ..< 4).map { _ in (0 ..< 6).map { _ in rng.uniform() - 0.5 } }
