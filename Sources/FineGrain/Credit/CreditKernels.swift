@@ -90,7 +90,7 @@ enum CreditKernels {
     // MARK: - Group statistics (spec P1, verl's loop version)
 
     /// Per-group mean and unbiased (n-1) standard deviation of `scores`, verl's loop convention: a group of
-    /// one has mean 0 and std 1. Also returns the group sizes. O(R) time, O(G) memory.
+    /// one has mean 0 and std 1. O(R) time, O(G) memory.
     static func groupMeanStd(_ scores: [Double], _ gi: RolloutBatch.GroupIndex) -> (mean: [Double], std: [Double]) {
         let g = gi.start.count - 1
         var mean = [Double](repeating: 0, count: g), std = [Double](repeating: 1, count: g)

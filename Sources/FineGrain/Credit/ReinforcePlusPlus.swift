@@ -14,7 +14,7 @@
 ///     advantages = masked_whiten(returns, m) * m   // batch-global
 ///
 /// so tokens before a tool-output run still see the rewards after it (verl 0.9.1, the golden files).
-/// `reset_at_holes = true` reproduces older verl (<= 0.7, spec §1.4): `G = r_t + gamma * G; returns_t = G;
+/// `reset_at_holes = true` reproduces older verl (commit b178a3cd, the spec §1.4 reference): `G = r_t + gamma * G; returns_t = G;
 /// if m_t == 0 { G = 0 }`, i.e. the return restarts at every mask-0 position and holes keep their (non-zero)
 /// return. Right-padded batches without holes give the same advantages either way.
 public enum ReinforcePlusPlus {
@@ -25,7 +25,7 @@ public enum ReinforcePlusPlus {
         formula: "G = r_t + gamma*G at mask-1 tokens, carried through mask-0 ones (reset_at_holes: restart after each mask-0 position, older verl); returns = G * m; A = masked_whiten(returns) * m",
         params: [
             .number("gamma", 1.0, "discount factor (verl default 1.0)"),
-            .bool("reset_at_holes", false, "restart the running return after every mask-0 position (verl <= 0.7); default false carries it through holes (verl 0.9.1)"),
+            .bool("reset_at_holes", false, "restart the running return after every mask-0 position (older verl, b178a3cd); default false carries it through holes (verl 0.9.1)"),
         ],
         requires: ["reward"])
 
