@@ -48,6 +48,18 @@ final class JSONLTests: XCTestCase {
         XCTAssertEqual(doc.batch.namedRewards["helpful"]!, [0.3, 0.1])
     }
 
+    func testExtraColumnsAreReadGenerically() throws {
+        let doc = try read("""
+        {"group": "a", "tokens": [1, 2, 3], "sum_pi_squared": [0.1, 0.2, 0.3], "step_ends": [1, 3], "step_labels": [1, 0], "ids": [7]}
+        {"group": "a", "tokens": [4], "sum_pi_squared": [0.4], "step_ends": [1], "step_labels": [1], "ids": [8, 9]}
+        """)
+        XCTAssertEqual(doc.batch.extraTokenColumns["sum_pi_squared"]!, [0.1, 0.2, 0.3, 0.4])
+        XCTAssertEqual(doc.batch.extraStepColumns["step_labels"]!, [1, 0, 1])
+        XCTAssertNil(doc.batch.extraTokenColumns["ids"])  // token-length on no line: echoed only
+        assertRejects("{\"group\": 1, \"tokens\": [1, 2], \"prm_logprobs\": [0.1, 0.2]}\n{\"group\": 1, \"tokens\": [1, 2], \"prm_logprobs\": [0.1]}",
+                      field: "prm_logprobs", reasonContains: "has 1 entries but tokens has 2")
+    }
+
     func testBadInputs() {
         assertRejects("", field: "rollouts", reasonContains: "empty")
         assertRejects("{\"group\": 1, \"tokens\": [1]}\nnot json\n", field: "line 2", reasonContains: "not valid JSON")

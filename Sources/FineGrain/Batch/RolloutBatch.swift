@@ -51,6 +51,8 @@ public struct RolloutBatch: Sendable {
     /// Exclusive end of each step, relative to the response start, strictly increasing within a response.
     public var stepEnds: [Int]?
     public var stepReward: [Double]?
+    /// Further per-step float columns (`[S]` each), keyed by their JSONL field name (`step_*`).
+    public var extraStepColumns: [String: [Double]]
 
     /// Number of responses R.
     public var count: Int { offsets.count - 1 }
@@ -83,6 +85,7 @@ public struct RolloutBatch: Sendable {
         self.entropy = nil; self.value = nil; self.tokenReward = nil
         self.extraTokenColumns = [:]
         self.stepOffsets = nil; self.stepEnds = nil; self.stepReward = nil
+        self.extraStepColumns = [:]
     }
 }
 

@@ -17,8 +17,19 @@ public enum RolloutJSONL {
         ("logprobs", \.logprob), ("old_logprobs", \.oldLogprob), ("ref_logprobs", \.refLogprob),
         ("entropies", \.entropy), ("values", \.value), ("token_rewards", \.tokenReward),
     ]
-    /// Per-token float fields kept in `extraTokenColumns` under the same name.
-    public static let extraTokenFields = ["sum_pi_squared", "rollout_is_weights"]
+    /// Fields with a fixed meaning; every other top-level field is either an extra column (below) or
+    /// echoed back untouched.
+    static let knownFields: Set<String> = ["group", "tokens", "mask", "reward", "reward_baseline", "step_ends",
+        "step_rewards", "rewards", "logprobs", "old_logprobs", "ref_logprobs", "entropies", "values", "token_rewards",
+        "advantages", "returns"]
+
+    /// Extra columns, read generically so that a method can add inputs without touching this reader:
+    /// * a field named `step_*` whose value is an array of numbers with one entry per step end becomes a
+    ///   per-step column in `extraStepColumns` (e.g. `step_labels`, `step_relevance`);
+    /// * any other field whose value is an array of numbers with one entry per token becomes a per-token
+    ///   column in `extraTokenColumns` (e.g. `sum_pi_squared`, `rollout_is_weights`, `prm_logprobs`).
+    /// A field that is token-length on some lines and missing or of another length on others is an error
+    /// naming it; a numeric array that is token-length on no line is just echoed back.
 
     /// Parsed rollouts: the batch plus the original objects (to echo them back with advantages).
     public struct Document: Sendable {
@@ -91,10 +102,8 @@ public enum RolloutJSONL {
         for (field, path) in tokenFields {
             batch[keyPath: path] = try tokenColumn(records, field, batch: batch)
         }
-        for field in extraTokenFields {
-            if let c = try tokenColumn(records, field, batch: batch) { batch.extraTokenColumns[field] = c }
-        }
         try decodeSteps(records, into: &batch)
+        try decodeExtraColumns(records, into: &batch)
         try decodeNamedRewards(records, into: &batch)
         try batch.validate()
         return Document(batch: batch, records: records)
@@ -163,6 +172,40 @@ public enum RolloutJSONL {
         }
         batch.stepOffsets = so; batch.stepEnds = ends
         batch.stepReward = hasRewards ? rewards : nil
+    }
+
+    static func decodeExtraColumns(_ records: [[String: JSONValue]], into batch: inout RolloutBatch) throws {
+        var names = Set<String>()
+        for rec in records { for (k, v) in rec where !knownFields.contains(k) && v.arrayValue != nil { names.insert(k) } }
+        for name in names.sorted() {
+            let isStep = name.hasPrefix("step_")
+            let offsets = isStep ? (batch.stepOffsets ?? []) : batch.offsets
+            func want(_ r: Int) -> Int { offsets.isEmpty ? -1 : offsets[r + 1] - offsets[r] }
+            // Which lines carry a numeric array of the right length?
+            var matches = 0
+            for (r, rec) in records.enumerated() {
+                if let a = rec[name]?.arrayValue, a.count == want(r), a.allSatisfy({ $0.doubleValue != nil }) { matches += 1 }
+            }
+            guard matches > 0 else { continue }  // not a column: echoed back only
+            var out = [Double]()
+            for (r, rec) in records.enumerated() {
+                let unit = isStep ? "step ends" : "tokens"
+                guard let a = rec[name]?.arrayValue else {
+                    throw FineGrainError.invalidField(field: name, reason: "response \(r): missing while other responses have it")
+                }
+                guard a.count == want(r) else {
+                    throw FineGrainError.invalidField(field: name,
+                        reason: "response \(r): has \(a.count) entries but \(unit) has \(want(r))")
+                }
+                for (t, v) in a.enumerated() {
+                    guard let d = v.doubleValue else {
+                        throw FineGrainError.invalidField(field: name, reason: "response \(r): entry \(t) is not a number")
+                    }
+                    out.append(d)
+                }
+            }
+            if isStep { batch.extraStepColumns[name] = out } else { batch.extraTokenColumns[name] = out }
+        }
     }
 
     static func decodeNamedRewards(_ records: [[String: JSONValue]], into batch: inout RolloutBatch) throws {

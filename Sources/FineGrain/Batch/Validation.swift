@@ -50,7 +50,7 @@ extension RolloutBatch {
 
     private func validateSteps() throws {
         func bad(_ f: String, _ why: String) -> FineGrainError { .invalidField(field: f, reason: why) }
-        guard stepOffsets != nil || stepEnds != nil || stepReward != nil else { return }
+        guard stepOffsets != nil || stepEnds != nil || stepReward != nil || !extraStepColumns.isEmpty else { return }
         guard let so = stepOffsets, let ends = stepEnds else {
             throw bad("step_ends", "step_rewards given without step_ends")
         }
@@ -67,6 +67,10 @@ extension RolloutBatch {
                 }
                 prev = e
             }
+        }
+        for (k, c) in extraStepColumns.sorted(by: { $0.key < $1.key }) {
+            if c.count != ends.count { throw bad(k, "has \(c.count) entries for \(ends.count) step ends") }
+            if let s = c.firstIndex(where: { !$0.isFinite }) { throw bad(k, "step \(s) is \(c[s]); must be finite") }
         }
         if let sr = stepReward {
             if sr.count != ends.count { throw bad("step_rewards", "has \(sr.count) entries for \(ends.count) step ends") }
