@@ -1,0 +1,41 @@
+import XCTest
+import FineGrain
+import FineGrainConformance
+
+/// Runs every loss / KL / aggregation / statistics golden file of `shared/golden/verl` and asserts PASS.
+final class LossGoldenTests: XCTestCase {
+    static var sharedDir: String {
+        if let env = ProcessInfo.processInfo.environment["FINEGRAIN_SHARED"], !env.isEmpty { return env }
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return repo.appendingPathComponent("../shared").standardizedFileURL.path
+    }
+
+    func golden(_ name: String) throws {
+        let path = Self.sharedDir + "/golden/verl/" + name
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("golden file \(path) not found") }
+        let result = Conformance.run(file: try GoldenFile(path: path))
+        print(result.line)
+        XCTAssertTrue(result.ok, result.line)
+    }
+
+    func testLossVanilla() throws { try golden("policy_loss_vanilla.json") }
+    func testLossGSPO() throws { try golden("policy_loss_gspo.json") }
+    func testLossGPG() throws { try golden("policy_loss_gpg.json") }
+    func testLossClipCov() throws { try golden("policy_loss_clip_cov.json") }
+    func testLossKLCov() throws { try golden("policy_loss_kl_cov.json") }
+    func testLossSAPO() throws { try golden("policy_loss_sapo.json") }
+    func testLossCISPO() throws { try golden("policy_loss_cispo.json") }
+    func testLossDPPOTV() throws { try golden("policy_loss_dppo_tv.json") }
+    func testLossDPPOKL() throws { try golden("policy_loss_dppo_kl.json") }
+    func testLossGeoMean() throws { try golden("policy_loss_geo_mean.json") }
+    func testLossDRO() throws { try golden("policy_loss_dro.json") }
+    func testLossReinforce() throws { try golden("policy_loss_reinforce.json") }
+    func testLossValue() throws { try golden("value_loss.json") }
+    func testLossKLPenalty() throws { try golden("kl_penalty.json") }
+    func testLossAggregation() throws { try golden("agg_loss.json") }
+    func testLossMaskedMean() throws { try golden("masked_mean.json") }
+    func testLossMaskedSum() throws { try golden("masked_sum.json") }
+    func testLossMaskedVar() throws { try golden("masked_var.json") }
+    func testLossMaskedWhiten() throws { try golden("masked_whiten.json") }
+    func testLossEntropyFromLogits() throws { try golden("entropy_from_logits.json") }
+}
