@@ -1,7 +1,8 @@
 import RealModule
 
-/// A small, fast, seedable generator (SplitMix64), so benchmarks, tests and the trainer produce the same
-/// batches on every machine.
+/// SplitMix64 (Steele, Lea & Flood, "Fast Splittable Pseudorandom Number Generators", 2014): a small, fast,
+/// seedable generator, so benchmarks, tests, random choices inside methods (Clip-Cov) and the trainer
+/// reproduce on every machine.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }

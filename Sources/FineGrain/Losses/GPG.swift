@@ -5,7 +5,7 @@
 ///
 /// Formula (verl `compute_policy_loss_gpg`): `ℓ = −lp·A`, times `rollout_is_weights`, then `agg_loss`.
 /// Gradient `∂ℓ/∂lp = −A`. No metrics. `old_logprobs` is not read.
-enum GPG {
+enum GPGLoss {
     static let info = MethodInfo(
         name: "gpg", kind: .policyLoss,
         summary: "GPG: −logπ·A with no ratio and no clipping",

@@ -3,7 +3,7 @@ let registeredLosses: [Loss] = [
     Loss(info: PPOClip.info("vanilla"), compute: PPOClip.compute),
     Loss(info: PPOClip.info("ppo_clip"), compute: PPOClip.compute),
     Loss(info: GSPO.info, compute: GSPO.compute),
-    Loss(info: GPG.info, compute: GPG.compute),
+    Loss(info: GPGLoss.info, compute: GPGLoss.compute),
     Loss(info: ClipCov.info, compute: ClipCov.compute),
     Loss(info: KLCov.info, compute: KLCov.compute),
     Loss(info: SAPO.info, compute: SAPO.compute),
