@@ -60,8 +60,9 @@ struct Bench: ParsableCommand {
             ])
             print(String(decoding: (try? o.serialized()) ?? Data(), as: UTF8.self))
         } else {
-            print(String(format: "%-26@ %9d tokens  median %9.3f ms  %8.1f M tokens/s  peak %7.1f MB (batch %.1f MB)",
-                         r.name as NSString, r.tokens, r.medianSeconds * 1e3, r.tokensPerSecond / 1e6, peak, batchRSS))
+            let name = r.name.count < 30 ? r.name + String(repeating: " ", count: 30 - r.name.count) : r.name
+            print(name + String(format: "%9d tokens  median %9.3f ms  %8.1f M tokens/s  peak %7.1f MB (batch %.1f MB)",
+                                r.tokens, r.medianSeconds * 1e3, r.tokensPerSecond / 1e6, peak, batchRSS))
         }
     }
 }

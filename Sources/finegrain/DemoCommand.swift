@@ -21,8 +21,9 @@ struct Demo: ParsableCommand {
             print("FineGrain demo: \(b.count) responses in \(b.groupCount) groups, \(b.tokenCount) tokens (\(input))")
             print("Advantage of each response's first policy token (sequence-level methods give every token the same value;")
             print("gae varies along the response; '*' marks a response with tool tokens masked out).\n")
+            let widths = names.map { max($0.count + 2, 10) }
             var header = "group  len  reward"
-            for n in names { header += pad(n, 30) }
+            for (n, w) in zip(names, widths) { header += pad(n, w) }
             print(header)
             print(String(repeating: "-", count: header.count))
             for r in 0 ..< b.count {
@@ -30,7 +31,7 @@ struct Demo: ParsableCommand {
                 let holes = b.range(r).contains { b.mask[$0] == 0 } ? "*" : " "
                 var line = pad(b.groupIDs[b.group[r]].description, -5) + pad("\(b.length(r))\(holes)", 5)
                     + pad(String(format: "%.1f", b.outcome?[r] ?? 0), 8)
-                for o in outs { line += pad(String(format: "%+.4f", o.advantages[first]), 30) }
+                for (o, w) in zip(outs, widths) { line += pad(String(format: "%+.4f", o.advantages[first]), w) }
                 print(line)
             }
             print("\nRun `finegrain advantages --estimator NAME --input \(input)` for per-token output, `finegrain methods` for all methods.")
