@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "FineGrain", targets: ["FineGrain"]),
+        .library(name: "FineGrainTrainer", targets: ["FineGrainTrainer"]),
         .executable(name: "finegrain", targets: ["finegrain"]),
     ],
     dependencies: [
@@ -19,16 +20,21 @@ let package = Package(
             name: "FineGrain",
             dependencies: [.product(name: "Numerics", package: "swift-numerics")]
         ),
+        // OpenBLAS (Debian's libopenblas-dev) for the trainer's matmuls.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // The embedded trainer: a tiny GPT with forward/backward pairs, AdamW, sampling, tasks, the RL loop.
+        .target(name: "FineGrainTrainer", dependencies: ["FineGrain", "CBLAS"]),
         // Golden-file conformance runner (shared by the CLI and the test suite).
         .target(name: "FineGrainConformance", dependencies: ["FineGrain"]),
         .executableTarget(
             name: "finegrain",
             dependencies: [
-                "FineGrain", "FineGrainConformance",
+                "FineGrain", "FineGrainConformance", "FineGrainTrainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "FineGrainTests", dependencies: ["FineGrain", "FineGrainConformance"]),
+        .testTarget(name: "FineGrainTrainerTests", dependencies: ["FineGrainTrainer", "FineGrain"]),
     ]
 )
