@@ -126,22 +126,27 @@ public enum RolloutJSONL {
 
     /// A per-token float column: absent everywhere -> nil; a length that differs from `tokens` -> error.
     static func tokenColumn(_ records: [[String: JSONValue]], _ field: String, batch: RolloutBatch) throws -> [Double]? {
-        let present = records.map { !($0[field]?.isNull ?? true) }
-        guard present.contains(true) else { return nil }
-        if let r = present.firstIndex(of: false) {
-            throw FineGrainError.invalidField(field: field, reason: "response \(r): missing while other responses have it")
-        }
-        var out = [Double](); out.reserveCapacity(batch.tokenCount)
+        guard records.contains(where: { !($0[field]?.isNull ?? true) }) else { return nil }
+        return try raggedColumn(records, field, offsets: batch.offsets, unit: "tokens")
+    }
+
+    /// Concatenates every record's numeric array `field`, checking record `r` has
+    /// `offsets[r+1] - offsets[r]` entries (`unit` names what they count in the error).
+    static func raggedColumn(_ records: [[String: JSONValue]], _ field: String, offsets: [Int], unit: String) throws -> [Double] {
+        var out = [Double](); out.reserveCapacity(offsets.last ?? 0)
         for (r, rec) in records.enumerated() {
-            guard let a = rec[field]!.arrayValue else {
+            guard let v = rec[field], !v.isNull else {
+                throw FineGrainError.invalidField(field: field, reason: "response \(r): missing while other responses have it")
+            }
+            guard let a = v.arrayValue else {
                 throw FineGrainError.invalidField(field: field, reason: "response \(r): expected an array of numbers")
             }
-            guard a.count == batch.length(r) else {
-                throw FineGrainError.invalidField(field: field,
-                    reason: "response \(r): has \(a.count) entries but tokens has \(batch.length(r))")
+            let want = offsets[r + 1] - offsets[r]
+            guard a.count == want else {
+                throw FineGrainError.invalidField(field: field, reason: "response \(r): has \(a.count) entries but \(unit) has \(want)")
             }
-            for (t, v) in a.enumerated() {
-                guard let d = v.doubleValue else {
+            for (t, x) in a.enumerated() {
+                guard let d = x.doubleValue else {
                     throw FineGrainError.invalidField(field: field, reason: "response \(r): entry \(t) is not a number")
                 }
                 out.append(d)
@@ -187,23 +192,7 @@ public enum RolloutJSONL {
                 if let a = rec[name]?.arrayValue, a.count == want(r), a.allSatisfy({ $0.doubleValue != nil }) { matches += 1 }
             }
             guard matches > 0 else { continue }  // not a column: echoed back only
-            var out = [Double]()
-            for (r, rec) in records.enumerated() {
-                let unit = isStep ? "step ends" : "tokens"
-                guard let a = rec[name]?.arrayValue else {
-                    throw FineGrainError.invalidField(field: name, reason: "response \(r): missing while other responses have it")
-                }
-                guard a.count == want(r) else {
-                    throw FineGrainError.invalidField(field: name,
-                        reason: "response \(r): has \(a.count) entries but \(unit) has \(want(r))")
-                }
-                for (t, v) in a.enumerated() {
-                    guard let d = v.doubleValue else {
-                        throw FineGrainError.invalidField(field: name, reason: "response \(r): entry \(t) is not a number")
-                    }
-                    out.append(d)
-                }
-            }
+            let out = try raggedColumn(records, name, offsets: offsets, unit: isStep ? "step ends" : "tokens")
             if isStep { batch.extraStepColumns[name] = out } else { batch.extraTokenColumns[name] = out }
         }
     }
