@@ -158,15 +158,10 @@ public enum FineGrainedRLHF {
         for r in 0 ..< b.count {
             let lo = b.offsets[r]
             for s in so[r] ..< so[r + 1] {
+                // Each model's reward sits on its segment's end token (the paper's segment-end placement).
                 let t = lo + ends[s] - 1
-                for (col, field, pos, neg) in [(rel, "step_relevance", w[0], w[1]), (fac, "step_factuality", w[2], w[3])] {
-                    let l = col[s]
-                    guard l == 0 || l == 1 || l == -1 else {
-                        throw FineGrainError.invalidField(field: field, reason: "response \(r) step \(s - so[r]): label \(l) must be -1, 0 or 1")
-                    }
-                    let v = l > 0 ? pos : (l < 0 ? neg : 0)
-                    if field == "step_relevance" { sr[t] += v } else { sf[t] += v }
-                }
+                sr[t] += try stepReward(rel[s], w[0], w[1], "step_relevance", r, s - so[r])
+                sf[t] += try stepReward(fac[s], w[2], w[3], "step_factuality", r, s - so[r])
             }
             // Completeness on the last valid token (reference: index L_i - 1, the same for right-padded rows).
             if let scores, let t = RewardModelPPO.lastValid(b.offsets, b.mask, r) {
@@ -205,6 +200,15 @@ public enum FineGrainedRLHF {
         try whiten(&adv, mask: b.mask, shiftMean: true, referenceQuirks: refMode)
         return Stages(relevance: sr, factuality: sf, completeness: sc, raw: raw, kl: kl, penalized: penalized,
                       advantages: adv, returns: ret)
+    }
+
+    /// Reward of one label: +1 -> `pos`, -1 -> `neg`, 0 -> none; anything else throws naming the column.
+    @inline(__always)
+    static func stepReward(_ l: Double, _ pos: Double, _ neg: Double, _ field: String, _ r: Int, _ k: Int) throws -> Double {
+        if l == 1 { return pos }
+        if l == -1 { return neg }
+        guard l == 0 else { throw FineGrainError.invalidField(field: field, reason: "response \(r) step \(k): label \(l) must be -1, 0 or 1") }
+        return 0
     }
 
     public static func compute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput {
