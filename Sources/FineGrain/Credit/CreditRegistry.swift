@@ -22,3 +22,6 @@ let creditEstimators: [AdvantageEstimator] = [
     TRLGRPO.estimator,
     OpenRLHFGroupNorm.estimator,
 ]
+    + SegmentRM.estimators
+    + FineGrainedRLHF.estimators
+    + RTO.estimators

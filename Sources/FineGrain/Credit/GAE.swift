@@ -33,42 +33,52 @@ public enum GAE {
     public static func compute(_ batch: RolloutBatch, _ params: Params) throws -> AdvantageOutput {
         let gamma = try params.double("gamma"), lam = try params.double("lam")
         let values = try batch.require(batch.value, "values", method: info.name)
-        let n = batch.tokenCount, rows = batch.count
-        var adv = [Double](repeating: 0, count: n)
-        var ret = [Double](repeating: 0, count: n)
-        let gl = gamma * lam
-        try CreditKernels.withRewards(batch, method: info.name) { rw in
-            values.withUnsafeBufferPointer { vp in batch.mask.withUnsafeBufferPointer { mp in
-                batch.offsets.withUnsafeBufferPointer { op in
-                    adv.withUnsafeMutableBufferPointer { ab in ret.withUnsafeMutableBufferPointer { rb in
-                        let v = SharedPointer(vp), m = SharedPointer(mp), off = SharedPointer(op)
-                        let a = SharedMutablePointer(ab), g = SharedMutablePointer(rb)
-                        CreditKernels.forEachRowChunk(rows: rows, tokens: n) { rr in
-                            guard let v = v.base, let m = m.base, let off = off.base,
-                                  let a = a.base, let g = g.base else { return }
-                            for r in rr {
-                                let lo = off[r], hi = off[r &+ 1]
-                                let oi = rw.outcomeIndex(r, offsets: off, mask: m)
-                                var nextV = 0.0, lastA = 0.0
-                                var i = hi &- 1
-                                while i >= lo {
-                                    let vi = v[i]
-                                    if m[i] != 0 {
-                                        let delta = rw.at(i, row: r, outcomeIndex: oi) + gamma * nextV - vi
-                                        lastA = delta + gl * lastA
-                                        nextV = vi
-                                    }
-                                    a[i] = lastA
-                                    g[i] = lastA + vi
-                                    i &-= 1
-                                }
-                            }
-                        }
-                    } }
-                }
-            } }
+        let (raw, ret) = try CreditKernels.withRewards(batch, method: info.name) { rw in
+            scan(offsets: batch.offsets, mask: batch.mask, values: values, rewards: rw, gamma: gamma, lam: lam)
         }
+        var adv = raw
         try CreditKernels.whiten(&adv, mask: batch.mask, zeroMasked: false, method: info.name)
         return AdvantageOutput(advantages: adv, returns: ret)
+    }
+
+    /// The GAE backward scan alone (no whitening), row-parallel over contiguous buffers: `advantages` `[N]`
+    /// and `returns = A + V` `[N]`, both left unzeroed at mask-0 positions (see the type's doc comment).
+    /// Shared by estimators that build their own token rewards (segment RM, Fine-Grained RLHF, RTO).
+    static func scan(offsets: [Int], mask: [UInt8], values: [Double], rewards rw: CreditKernels.Rewards,
+                     gamma: Double, lam: Double) -> (advantages: [Double], returns: [Double]) {
+        let n = offsets.last ?? 0, rows = offsets.count - 1
+        var adv = [Double](repeating: 0, count: n)   // [N]
+        var ret = [Double](repeating: 0, count: n)   // [N]
+        let gl = gamma * lam
+        values.withUnsafeBufferPointer { vp in mask.withUnsafeBufferPointer { mp in
+            offsets.withUnsafeBufferPointer { op in
+                adv.withUnsafeMutableBufferPointer { ab in ret.withUnsafeMutableBufferPointer { rb in
+                    let v = SharedPointer(vp), m = SharedPointer(mp), off = SharedPointer(op)
+                    let a = SharedMutablePointer(ab), g = SharedMutablePointer(rb)
+                    CreditKernels.forEachRowChunk(rows: rows, tokens: n) { rr in
+                        guard let v = v.base, let m = m.base, let off = off.base,
+                              let a = a.base, let g = g.base else { return }
+                        for r in rr {
+                            let lo = off[r], hi = off[r &+ 1]
+                            let oi = rw.outcomeIndex(r, offsets: off, mask: m)
+                            var nextV = 0.0, lastA = 0.0
+                            var i = hi &- 1
+                            while i >= lo {
+                                let vi = v[i]
+                                if m[i] != 0 {
+                                    let delta = rw.at(i, row: r, outcomeIndex: oi) + gamma * nextV - vi
+                                    lastA = delta + gl * lastA
+                                    nextV = vi
+                                }
+                                a[i] = lastA
+                                g[i] = lastA + vi
+                                i &-= 1
+                            }
+                        }
+                    }
+                } }
+            }
+        } }
+        return (adv, ret)
     }
 }
