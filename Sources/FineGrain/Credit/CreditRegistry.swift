@@ -22,3 +22,4 @@ let creditEstimators: [AdvantageEstimator] = [
     TRLGRPO.estimator,
     OpenRLHFGroupNorm.estimator,
 ]
+    + TEMPO.estimators
