@@ -23,3 +23,5 @@ let creditEstimators: [AdvantageEstimator] = [
     OpenRLHFGroupNorm.estimator,
 ]
     + TEMPO.estimators
+    + HAPOTokenGroupAverage.estimators
+    + DTPOAdvantage.estimators
