@@ -25,3 +25,5 @@ let creditEstimators: [AdvantageEstimator] = [
     + TEMPO.estimators
     + HAPOTokenGroupAverage.estimators
     + DTPOAdvantage.estimators
+    + GatedRewardAccumulation.estimators
+    + TPGRPO.estimators
