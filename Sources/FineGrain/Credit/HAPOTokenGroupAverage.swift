@@ -40,16 +40,16 @@ public enum HAPOTokenGroupAverage {
         try params.require("epsilon", eps.isFinite && eps >= 0, "must be finite and >= 0")
         try params.require("fallback_threshold", limit > 0, "must be > 0")
         let s = try batch.scores(method: params.method)                          // [R]
-        let grpo = try GRPO.scalars(batch, normByStd: norm, epsilon: eps, method: params.method)  // [R] fallback
         let gi = batch.groupIndex()
+        let (grpoMean, grpoStd) = CreditKernels.groupMeanStd(s, gi)              // [G] fallback statistics
         var valid = [Int](repeating: 0, count: batch.count)                    // [R] n_i
-        batch.mask.withUnsafeBufferPointer { m in
+        batch.mask.withUnsafeBufferPointer { m in batch.offsets.withUnsafeBufferPointer { off in
             for r in 0 ..< batch.count {
                 var c = 0
-                for i in batch.offsets[r] ..< batch.offsets[r + 1] { c &+= Int(m[i]) }
+                for i in off[r] ..< off[r &+ 1] { c &+= Int(m[i]) }
                 valid[r] = c
             }
-        }
+        } }
         var rowValue = [Double](repeating: 0, count: batch.count)             // [R] value at mask-1 tokens
         var padValue = [Double](repeating: 0, count: batch.count)             // [R] value at mask-0 tokens
         var fallbacks = 0
@@ -74,14 +74,19 @@ public enum HAPOTokenGroupAverage {
             }
             if fallback {
                 fallbacks += 1
-                for r in members { rowValue[r] = grpo[r]; padValue[r] = 0 }
+                for r in members {                                             // plain GRPO (loop version)
+                    rowValue[r] = norm ? (s[r] - grpoMean[g]) / (grpoStd[g] + eps) : s[r] - grpoMean[g]
+                    padValue[r] = 0
+                }
             }
         }
         var out = [Double](repeating: 0, count: batch.tokenCount)              // [N]
-        batch.mask.withUnsafeBufferPointer { m in out.withUnsafeMutableBufferPointer { o in
-            for r in 0 ..< batch.count {
-                let v = rowValue[r], p = padValue[r]
-                for i in batch.offsets[r] ..< batch.offsets[r + 1] { o[i] = m[i] != 0 ? v : p }
+        batch.mask.withUnsafeBufferPointer { m in batch.offsets.withUnsafeBufferPointer { off in
+            out.withUnsafeMutableBufferPointer { o in
+                for r in 0 ..< batch.count {
+                    let v = rowValue[r], p = padValue[r]
+                    for i in off[r] ..< off[r &+ 1] { o[i] = m[i] != 0 ? v : p }
+                }
             }
         } }
         return AdvantageOutput(advantages: out, returns: out, diagnostics: ["fallback_groups": Double(fallbacks)])
