@@ -60,7 +60,12 @@ public enum Conformance {
     /// Every adapter, keyed by the golden file's `function`.
     public static let adapters: [String: ConformanceAdapter] = {
         var out = [String: ConformanceAdapter]()
-        for a in creditAdapters + lossAdapters + statsAdapters + segmentRMAdapters + fineGrainedRLHFAdapters + rtoAdapters {
+        let groups: [[ConformanceAdapter]] = [
+            creditAdapters, lossAdapters, statsAdapters,
+            segmentRMAdapters, fineGrainedRLHFAdapters, rtoAdapters,
+            tempoAdapters, hapoAdvantageAdapters, dtpoAdvantageAdapters,
+        ]
+        for a in groups.joined() {
             precondition(out[a.function] == nil, "two conformance adapters for \(a.function)")
             out[a.function] = a
         }

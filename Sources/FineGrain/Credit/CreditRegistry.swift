@@ -25,3 +25,8 @@ let creditEstimators: [AdvantageEstimator] = [
     + SegmentRM.estimators
     + FineGrainedRLHF.estimators
     + RTO.estimators
+    + TEMPO.estimators
+    + HAPOTokenGroupAverage.estimators
+    + DTPOAdvantage.estimators
+    + GatedRewardAccumulation.estimators
+    + TPGRPO.estimators
