@@ -1,29 +1,53 @@
 import FineGrain
 import Foundation
 
-/// The benchmark cases: each prepares its inputs once (untimed) and returns the timed closure.
-/// Estimators run their `compute` directly (validation is its own case, `validate`), exactly as verl's
-/// functions receive already-built tensors.
+/// The shape of the benchmark batch (`finegrain bench` options).
+struct BenchShape {
+    let responses: Int, maxLength: Int, group: Int, seed: UInt64
+}
+
+/// The benchmark cases: each names the synthetic batch it runs on, prepares its inputs once (untimed) and
+/// returns the timed closure. Estimators run their `compute` directly (validation is its own case,
+/// `validate`), exactly as verl's functions receive already-built tensors.
 enum BenchCases {
-    static let estimatorCases: [(String, String, [String: ParamValue])] = [
-        ("gae", "gae", ["gamma": .number(1), "lam": .number(0.95)]),
-        ("reinforce_plus_plus", "reinforce_plus_plus", ["gamma": .number(1)]),
-        ("grpo", "grpo", [:]),
-        ("grpo_vectorized", "grpo_vectorized", [:]),
-        ("rloo", "rloo", [:]),
-        ("rloo_vectorized", "rloo_vectorized", [:]),
-        ("reinforce_plus_plus_baseline", "reinforce_plus_plus_baseline", [:]),
-        ("opo", "opo", [:]),
+    typealias Builder = @Sendable (BenchShape) -> RolloutBatch
+
+    static let verl: Builder = { SyntheticBatch.verlBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let tree: Builder = { SyntheticBatch.tempoBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let segment: Builder = { SyntheticBatch.segmentRMBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let rto: Builder = { SyntheticBatch.rtoBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let fgrlhf: Builder = { SyntheticBatch.fineGrainedRLHFBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+
+    /// (case name, estimator, params, batch). Cases run in this order.
+    static let estimatorCases: [(String, String, [String: ParamValue], Builder)] = [
+        ("gae", "gae", ["gamma": .number(1), "lam": .number(0.95)], verl),
+        ("reinforce_plus_plus", "reinforce_plus_plus", ["gamma": .number(1)], verl),
+        ("grpo", "grpo", [:], verl),
+        ("grpo_vectorized", "grpo_vectorized", [:], verl),
+        ("rloo", "rloo", [:], verl),
+        ("rloo_vectorized", "rloo_vectorized", [:], verl),
+        ("reinforce_plus_plus_baseline", "reinforce_plus_plus_baseline", [:], verl),
+        ("opo", "opo", [:], verl),
+        ("tempo", "tempo", [:], tree),
+        ("hapo_token_group_average", "hapo_token_group_average", [:], verl),
+        ("segment_rm", "segment_rm", [:], segment),
+        ("fine_grained_rlhf", "fine_grained_rlhf", [:], fgrlhf),
+        ("rto", "rto", [:], rto),
     ]
 
-    static var names: [String] {
-        estimatorCases.map(\.0) + ["ppo_clip_fwd_bwd", "kl_k3", "validate"]
+    static let lossCases = ["ppo_clip_fwd_bwd", "kl_k3", "validate"]
+
+    static var names: [String] { estimatorCases.map(\.0) + lossCases }
+
+    static func builder(for name: String) -> Builder {
+        estimatorCases.first { $0.0 == name }?.3 ?? verl
     }
 
     static func prepare(_ name: String, batch: RolloutBatch) throws -> () throws -> Void {
-        if let (_, est, params) = estimatorCases.first(where: { $0.0 == name }) {
+        if let (_, est, params, _) = estimatorCases.first(where: { $0.0 == name }) {
             let e = try Registry.estimator(est)
             let p = try Params.resolve(params, specs: e.info.params, method: est)
+            try batch.validate()
             return { _ = try e.compute(batch, p) }
         }
         switch name {
@@ -34,7 +58,8 @@ enum BenchCases {
             return { _ = try loss.compute(input, p) }
         case "kl_k3":
             let kl = try Registry.kl("low_var_kl")
-            let lp = batch.logprob!, ref = batch.refLogprob!
+            let lp = try batch.require(batch.logprob, "logprobs", method: name)
+            let ref = try batch.require(batch.refLogprob, "ref_logprobs", method: name)
             return { _ = kl.compute(lp, ref) }
         case "validate":
             return { try batch.validate() }

@@ -28,9 +28,10 @@ struct Bench: ParsableCommand {
             throw ValidationError("unknown bench case '\(n)'; known: \(BenchCases.names.joined(separator: ", "))")
         }
         if inProcess || names.count == 1 {
-            let batch = SyntheticBatch.verlBenchmark(responses: responses, maxLength: maxLength, group: group, seed: seed)
-            let batchRSS = peakRSSMegabytes()
+            let shape = BenchShape(responses: responses, maxLength: maxLength, group: group, seed: seed)
             for name in names {
+                let batch = BenchCases.builder(for: name)(shape)
+                let batchRSS = peakRSSMegabytes()
                 let r = try BenchCases.measure(name, batch: batch, repeats: repeats)
                 emit(r, batchRSS: batchRSS)
             }
