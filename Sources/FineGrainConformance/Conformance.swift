@@ -60,12 +60,18 @@ public enum Conformance {
     /// Every adapter, keyed by the golden file's `function`.
     public static let adapters: [String: ConformanceAdapter] = {
         var out = [String: ConformanceAdapter]()
-        for a in creditAdapters + lossAdapters + statsAdapters {
+        for a in creditAdapters + lossAdapters + statsAdapters + pureAdapters + primeAdapters {
             precondition(out[a.function] == nil, "two conformance adapters for \(a.function)")
             out[a.function] = a
         }
         return out
     }()
+
+    /// The adapter of a file: keyed `"<module>::<function>"` where two references share a function name (the PURE
+    /// verl branch's `compute_rloo_outcome_advantage`), else by `function`.
+    public static func adapter(for file: GoldenFile) -> ConformanceAdapter? {
+        adapters["\(file.module)::\(file.function)"] ?? adapters[file.function]
+    }
 
     /// Default tolerance of a file for a Double port (golden/README.md, "Tolerance").
     public static func defaultTolerance(_ file: GoldenFile) -> Tolerance {
@@ -76,7 +82,7 @@ public enum Conformance {
 
     /// Runs every case of one file.
     public static func run(file: GoldenFile) -> FileResult {
-        guard let adapter = adapters[file.function] else {
+        guard let adapter = adapter(for: file) else {
             return FileResult(file: file.fileName, function: file.function, passed: 0, total: file.cases.count,
                               maxAbsError: 0, firstFailure: nil, unknownFunction: true)
         }

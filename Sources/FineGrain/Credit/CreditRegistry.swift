@@ -22,3 +22,5 @@ let creditEstimators: [AdvantageEstimator] = [
     TRLGRPO.estimator,
     OpenRLHFGroupNorm.estimator,
 ]
+    + PURE.estimators
+    + PRIME.estimators
