@@ -64,6 +64,7 @@ public enum Conformance {
             creditAdapters, lossAdapters, statsAdapters,
             segmentRMAdapters, fineGrainedRLHFAdapters, rtoAdapters,
             tempoAdapters, hapoAdvantageAdapters, dtpoAdvantageAdapters,
+            pureAdapters, primeAdapters,
         ]
         for a in groups.joined() {
             precondition(out[a.function] == nil, "two conformance adapters for \(a.function)")
@@ -71,6 +72,12 @@ public enum Conformance {
         }
         return out
     }()
+
+    /// The adapter of a file: keyed `"<module>::<function>"` where two references share a function name (the PURE
+    /// verl branch's `compute_rloo_outcome_advantage`), else by `function`.
+    public static func adapter(for file: GoldenFile) -> ConformanceAdapter? {
+        adapters["\(file.module)::\(file.function)"] ?? adapters[file.function]
+    }
 
     /// Default tolerance of a file for a Double port (golden/README.md, "Tolerance").
     public static func defaultTolerance(_ file: GoldenFile) -> Tolerance {
@@ -81,7 +88,7 @@ public enum Conformance {
 
     /// Runs every case of one file.
     public static func run(file: GoldenFile) -> FileResult {
-        guard let adapter = adapters[file.function] else {
+        guard let adapter = adapter(for: file) else {
             return FileResult(file: file.fileName, function: file.function, passed: 0, total: file.cases.count,
                               maxAbsError: 0, firstFailure: nil, unknownFunction: true)
         }

@@ -28,7 +28,7 @@ struct ConformanceCommand: ParsableCommand {
             print(result.line)
             if !result.ok {
                 failed = true
-                if verbose, let adapter = Conformance.adapters[file.function] {
+                if verbose, let adapter = Conformance.adapter(for: file) {
                     for c in file.cases {
                         if case let .failure(m) = Conformance.check(c, adapter: adapter, file: file) { print("    \(c.id) [\(c.variant)]: \(m.text)") }
                     }

@@ -30,3 +30,5 @@ let creditEstimators: [AdvantageEstimator] = [
     + DTPOAdvantage.estimators
     + GatedRewardAccumulation.estimators
     + TPGRPO.estimators
+    + PURE.estimators
+    + PRIME.estimators

@@ -15,5 +15,6 @@ let registeredLosses: [Loss] = [
     Loss(info: Reinforce.info, compute: Reinforce.compute),
     Loss(info: ValueLoss.info, compute: ValueLoss.compute),
 ]
+    + PRIMELoss.losses
 
 let registeredKLEstimators: [KLEstimator] = KLPenalty.names.map(KLPenalty.make)
