@@ -16,6 +16,8 @@ enum BenchCases {
     static let tree: Builder = { SyntheticBatch.tempoBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
     static let segment: Builder = { SyntheticBatch.segmentRMBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
     static let rto: Builder = { SyntheticBatch.rtoBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let pure: Builder = { SyntheticBatch.pureBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let prime: Builder = { SyntheticBatch.primeBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
     static let fgrlhf: Builder = { SyntheticBatch.fineGrainedRLHFBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
 
     /// (case name, estimator, params, batch). Cases run in this order.
@@ -30,6 +32,8 @@ enum BenchCases {
         ("opo", "opo", [:], verl),
         ("tempo", "tempo", [:], tree),
         ("hapo_token_group_average", "hapo_token_group_average", [:], verl),
+        ("pure", "pure", [:], pure),
+        ("prime", "prime", [:], prime),
         ("segment_rm", "segment_rm", [:], segment),
         ("fine_grained_rlhf", "fine_grained_rlhf", [:], fgrlhf),
         ("rto", "rto", [:], rto),
