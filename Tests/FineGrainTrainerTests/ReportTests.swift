@@ -89,6 +89,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(s.verdicts.first { $0.method == "pure" }?.verdict, .better)
         XCTAssertEqual(s.verdicts.first { $0.method.hasPrefix("spo") }?.verdict, .worse)
         XCTAssertTrue(s.narrative.contains("pure reached the target first"), s.narrative)
+        XCTAssertTrue(s.narrative.contains("Reached the target in fewer steps than grpo (100 steps, in at least as many seeds): pure."), s.narrative)
     }
 
     func testEscaping() throws {
@@ -151,6 +152,10 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(narrative.contains("No method beat grpo"), narrative)
         XCTAssertTrue(narrative.contains("Worse than grpo: pure"), narrative)
         XCTAssertTrue(narrative.contains("anecdotal"), narrative)
+        XCTAssertTrue(narrative.contains("None reached the target in fewer steps than grpo (10 steps)."), narrative)
+        let late = try Report.summarize([curve("grpo", [(0, 0.1), (10, 0.2)]), curve("pure", [(0, 0.1), (10, 0.5)])], options: ReportOptions(target: .absolute(0.4)))
+        XCTAssertTrue(late.narrative.contains("grpo never reached the target; pure did."), late.narrative)
+        XCTAssertTrue(late.narrative.contains("Beat grpo (0.200 ± 0.000) on final accuracy beyond seed noise: pure."), late.narrative)
     }
 
     func testBadInputThrowsNamingTheField() {

@@ -137,6 +137,16 @@ extension Report {
             }
             if !worse.isEmpty { out.append("Worse than \(base.method): \(worse.joined(separator: ", ")).") }
             if !tie.isEmpty, !s.verdicts.isEmpty { out.append("Within seed noise of \(base.method): \(tie.joined(separator: ", ")).") }
+            let others = s.methods.filter { $0.method != base.method }
+            if let bs = base.meanStepsToTarget {
+                let faster = others.filter { $0.reachedCount >= base.reachedCount && ($0.meanStepsToTarget ?? .infinity) < bs }.map(\.method)
+                out.append(faster.isEmpty
+                    ? "None reached the target in fewer steps than \(base.method) (\(fmt0(bs)) steps)."
+                    : "Reached the target in fewer steps than \(base.method) (\(fmt0(bs)) steps, in at least as many seeds): \(faster.joined(separator: ", ")).")
+            } else if !others.isEmpty {
+                let reached = others.filter { $0.reachedCount > 0 }.map(\.method)
+                out.append("\(base.method) never reached the target" + (reached.isEmpty ? "." : "; \(reached.joined(separator: ", ")) did."))
+            }
             if seedCounts.contains(1) { out.append("With a single seed, these differences are anecdotal.") }
         } else {
             out.append("There are no \(options.baseline) runs, so no method is compared with it.")
