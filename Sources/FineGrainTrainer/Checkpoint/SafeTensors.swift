@@ -167,11 +167,13 @@ public enum SafeTensors {
         let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)-\(UInt64.random(in: 0 ... UInt64.max))")
         do {
             try Data(bytes).write(to: tmp)
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-            } else {
-                try FileManager.default.moveItem(at: tmp, to: url)
+            // POSIX rename(2) atomically replaces an existing file on the same file system.
+            if rename(tmp.path, url.path) != 0 {
+                throw FineGrainError.invalidField(field: "checkpoint path", reason: "cannot rename the temporary file onto \(url.path) (errno \(errno))")
             }
+        } catch let e as FineGrainError {
+            try? FileManager.default.removeItem(at: tmp)
+            throw e
         } catch {
             try? FileManager.default.removeItem(at: tmp)
             throw FineGrainError.invalidField(field: "checkpoint path", reason: "cannot write \(url.path): \(error.localizedDescription)")

@@ -24,7 +24,15 @@ public final class AdamW: @unchecked Sendable {
     /// Per-parameter weight-decay factor (1 = decays, 0 = no decay).
     let decay: [Float]
 
-    public init(layout: ParameterLayout, beta1: Float = 0.9, beta2: Float = 0.95, eps: Float = 1e-8, weightDecay: Float = 0.1) throws {
+    /// An optimiser for a model's layout: matrices decay, everything else does not.
+    public convenience init(layout: ParameterLayout, beta1: Float = 0.9, beta2: Float = 0.95, eps: Float = 1e-8, weightDecay: Float = 0.1) throws {
+        var mask = [Bool](repeating: false, count: layout.count)
+        for t in layout.tensors where t.decays { for i in t.range { mask[i] = true } }
+        try self.init(decays: mask, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
+    }
+
+    /// An optimiser over `decays.count` parameters; `decays[i]` says whether parameter `i` is decayed.
+    public init(decays mask: [Bool], beta1: Float = 0.9, beta2: Float = 0.95, eps: Float = 1e-8, weightDecay: Float = 0.1) throws {
         for (name, value, lo, hi) in [("beta1", beta1, Float(0), Float(1)), ("beta2", beta2, 0, 1)] where !(value >= lo && value < hi) {
             throw FineGrainError.invalidParameter(name: name, method: "AdamW", reason: "must be in [0, 1), got \(value)")
         }
@@ -34,12 +42,10 @@ public final class AdamW: @unchecked Sendable {
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
-        m = [Float](repeating: 0, count: layout.count)
+        m = [Float](repeating: 0, count: mask.count)
         v = m
         step = 0
-        var d = [Float](repeating: 0, count: layout.count)
-        for t in layout.tensors where t.decays { for i in t.range { d[i] = 1 } }
-        decay = d
+        decay = mask.map { $0 ? 1 : 0 }
     }
 
     /// Applies one update in place with learning rate `learningRate`.
