@@ -1,0 +1,122 @@
+import Foundation
+
+/// Causal multi-head self-attention core (Vaswani et al., "Attention Is All You Need", 2017):
+/// per head `A = softmax(Q K^T / sqrt(hs) + causal mask)`, `Y = A V`. Input is the fused projection
+/// `qkv [B, T, 3C]` (q at columns `0..<C`, k at `C..<2C`, v at `2C..<3C`, head `h` at `h*hs..<(h+1)*hs`
+/// inside each); output `out [B, T, C]` has the heads concatenated. The probabilities `att
+/// [B, NH, T, T]` (zero above the diagonal) are kept for backward. Work is split over (batch, head)
+/// pairs with `DispatchQueue.concurrentPerform`; different pairs touch disjoint memory.
+public enum Attention {
+    public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
+                               qkv: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
+        let hs = C / NH, C3 = 3 &* C
+        let scale = 1 / Float(hs).squareRoot()
+        Parallel.forEach(B &* NH, costPerItem: T &* T &* hs) { bh in
+            let b = bh / NH, h = bh % NH
+            let base = qkv + b &* T &* C3
+            for t in 0 ..< T {
+                let q = base + (t &* C3 &+ h &* hs)
+                let a = att + ((bh &* T &+ t) &* T)
+                var maxv = -Float.infinity
+                for t2 in 0 ... t {
+                    let k = base + (t2 &* C3 &+ C &+ h &* hs)
+                    var s: Float = 0
+                    for i in 0 ..< hs { s += q[i] * k[i] }
+                    s *= scale
+                    a[t2] = s
+                    if s > maxv { maxv = s }
+                }
+                var sum: Float = 0
+                for t2 in 0 ... t { let e = expf(a[t2] - maxv); a[t2] = e; sum += e }
+                let inv = 1 / sum
+                for t2 in 0 ... t { a[t2] *= inv }
+                var t2 = t + 1
+                while t2 < T { a[t2] = 0; t2 &+= 1 }
+                let o = out + ((b &* T &+ t) &* C &+ h &* hs)
+                for i in 0 ..< hs { o[i] = 0 }
+                for t2 in 0 ... t {
+                    let v = base + (t2 &* C3 &+ 2 &* C &+ h &* hs)
+                    let w = a[t2]
+                    for i in 0 ..< hs { o[i] += w * v[i] }
+                }
+            }
+        }
+    }
+
+    /// Accumulates `dqkv [B, T, 3C]` from `dout [B, T, C]`:
+    /// `dA = dY V^T`, `dV += A^T dY`, `dS = A * (dA - rowsum(A * dA))` (softmax backward),
+    /// `dQ += dS K / sqrt(hs)`, `dK += dS^T Q / sqrt(hs)`.
+    public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
+        let hs = C / NH, C3 = 3 &* C
+        let scale = 1 / Float(hs).squareRoot()
+        Parallel.forEach(B &* NH, costPerItem: 2 &* T &* T &* hs) { bh in
+            let b = bh / NH, h = bh % NH
+            let base = qkv + b &* T &* C3
+            let dbase = dqkv + b &* T &* C3
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: T) { tmp in
+                let ds = tmp.baseAddress!
+                for t in 0 ..< T {
+                    let a = att + ((bh &* T &+ t) &* T)
+                    let dy = dout + ((b &* T &+ t) &* C &+ h &* hs)
+                    // dA[t2] = dy . v[t2]; dv[t2] += a[t2] * dy
+                    var dot: Float = 0
+                    for t2 in 0 ... t {
+                        let v = base + (t2 &* C3 &+ 2 &* C &+ h &* hs)
+                        let dv = dbase + (t2 &* C3 &+ 2 &* C &+ h &* hs)
+                        var s: Float = 0
+                        let w = a[t2]
+                        for i in 0 ..< hs { s += dy[i] * v[i]; dv[i] += w * dy[i] }
+                        ds[t2] = s
+                        dot += w * s
+                    }
+                    let q = base + (t &* C3 &+ h &* hs)
+                    let dq = dbase + (t &* C3 &+ h &* hs)
+                    for t2 in 0 ... t {
+                        let g = a[t2] * (ds[t2] - dot) * scale
+                        let k = base + (t2 &* C3 &+ C &+ h &* hs)
+                        let dk = dbase + (t2 &* C3 &+ C &+ h &* hs)
+                        for i in 0 ..< hs { dq[i] += g * k[i]; dk[i] += g * q[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One decoding step against a KV cache: for each row `b`, the new token at position `pos` has its
+    /// q, k, v in `qkv [B, 3C]`; k and v are written to the caches `[B, NH, maxT, hs]` at `pos`, and
+    /// `out [B, C]` receives `softmax(q K[0...pos]^T / sqrt(hs)) V[0...pos]`. `scratch` holds >= B*NH*maxT.
+    public static func forwardStep(out: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+                                   kCache: UnsafeMutablePointer<Float>, vCache: UnsafeMutablePointer<Float>,
+                                   scratch: UnsafeMutablePointer<Float>, B: Int, pos: Int, maxT: Int, C: Int, NH: Int) {
+        let hs = C / NH, C3 = 3 &* C
+        let scale = 1 / Float(hs).squareRoot()
+        Parallel.forEach(B &* NH, costPerItem: 2 &* (pos &+ 1) &* hs) { bh in
+            let b = bh / NH, h = bh % NH
+            let q = qkv + (b &* C3 &+ h &* hs)
+            let kc = kCache + bh &* maxT &* hs, vc = vCache + bh &* maxT &* hs
+            let kNew = q + C, vNew = q + 2 &* C
+            for i in 0 ..< hs { kc[pos &* hs &+ i] = kNew[i]; vc[pos &* hs &+ i] = vNew[i] }
+            let a = scratch + bh &* maxT
+            var maxv = -Float.infinity
+            for t2 in 0 ... pos {
+                let k = kc + t2 &* hs
+                var s: Float = 0
+                for i in 0 ..< hs { s += q[i] * k[i] }
+                s *= scale
+                a[t2] = s
+                if s > maxv { maxv = s }
+            }
+            var sum: Float = 0
+            for t2 in 0 ... pos { let e = expf(a[t2] - maxv); a[t2] = e; sum += e }
+            let inv = 1 / sum
+            let o = out + (b &* C &+ h &* hs)
+            for i in 0 ..< hs { o[i] = 0 }
+            for t2 in 0 ... pos {
+                let v = vc + t2 &* hs
+                let w = a[t2] * inv
+                for i in 0 ..< hs { o[i] += w * v[i] }
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Outputs of the LM head, per position, from logits `z [N, V]` at temperature `tau` (`z' = z / tau`):
+/// stable log-softmax `log p_j = z'_j - logsumexp(z')` (max-shifted, exp-sum in Double),
+/// the log-probability of a target `log p_y`, and the entropy `H = -sum_j p_j log p_j = lse - sum_j p_j z'_j`.
+///
+/// Backward, for a scalar loss with `g_t = dL/d log p_{y_t}` and `e_t = dL/dH_t`:
+/// `dL/dz_j = [g (1[j = y] - p_j) - e p_j (log p_j + H)] / tau`.
+public enum LogSoftmax {
+    /// logprobs [N] (optional) = log p(targets [N]); entropies [N] (optional). logits [N, V].
+    public static func forward(logprobs: UnsafeMutablePointer<Float>?, entropies: UnsafeMutablePointer<Float>?,
+                               logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+                               N: Int, V: Int, temperature: Float = 1) {
+        let invTau = Double(1 / temperature)
+        Parallel.forEach(N, costPerItem: 30 &* V) { n in
+            let z = logits + n &* V
+            let (lse, maxz) = logSumExp(z, V, invTau)
+            _ = maxz
+            if let logprobs { logprobs[n] = Float(Double(z[Int(targets[n])]) * invTau - lse) }
+            if let entropies {
+                var s = 0.0
+                for j in 0 ..< V {
+                    let zj = Double(z[j]) * invTau
+                    s += Foundation.exp(zj - lse) * zj
+                }
+                entropies[n] = Float(lse - s)
+            }
+        }
+    }
+
+    /// Writes (does not accumulate) `dlogits [N, V]` from `dLogprob [N]` and optional `dEntropy [N]`.
+    /// Rows with both coefficients zero (padding) get exact zeros.
+    public static func backward(dlogits: UnsafeMutablePointer<Float>, logits: UnsafePointer<Float>,
+                                targets: UnsafePointer<Int32>, dLogprob: UnsafePointer<Float>,
+                                dEntropy: UnsafePointer<Float>?, N: Int, V: Int, temperature: Float = 1) {
+        let invTau = Double(1 / temperature)
+        Parallel.forEach(N, costPerItem: 40 &* V) { n in
+            let z = logits + n &* V, dz = dlogits + n &* V
+            let g = Double(dLogprob[n]), e = Double(dEntropy?[n] ?? 0)
+            if g == 0 && e == 0 {
+                for j in 0 ..< V { dz[j] = 0 }
+                return
+            }
+            let (lse, _) = logSumExp(z, V, invTau)
+            var h = 0.0
+            if e != 0 {
+                var s = 0.0
+                for j in 0 ..< V { let zj = Double(z[j]) * invTau; s += Foundation.exp(zj - lse) * zj }
+                h = lse - s
+            }
+            let y = Int(targets[n])
+            for j in 0 ..< V {
+                let lp = Double(z[j]) * invTau - lse
+                let p = Foundation.exp(lp)
+                var d = -g * p
+                if j == y { d += g }
+                if e != 0 { d -= e * p * (lp + h) }
+                dz[j] = Float(d * invTau)
+            }
+        }
+    }
+
+    /// Weighted mean cross-entropy `L = -sum_t w_t log p(y_t) / sum_t w_t` (0 when all weights are 0), and,
+    /// when `dLogprob` is given, the per-position coefficients `dL/d log p_t = -w_t / sum w` for `backward`.
+    public static func crossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+                                    weights: UnsafePointer<Float>, dLogprob: UnsafeMutablePointer<Float>?,
+                                    N: Int, V: Int) -> Double {
+        var wsum = 0.0
+        for n in 0 ..< N { wsum += Double(weights[n]) }
+        if wsum == 0 {
+            if let dLogprob { for n in 0 ..< N { dLogprob[n] = 0 } }
+            return 0
+        }
+        var loss = 0.0
+        for n in 0 ..< N where weights[n] != 0 {
+            let z = logits + n &* V
+            let (lse, _) = logSumExp(z, V, 1)
+            loss -= Double(weights[n]) * (Double(z[Int(targets[n])]) - lse)
+        }
+        if let dLogprob { for n in 0 ..< N { dLogprob[n] = Float(-Double(weights[n]) / wsum) } }
+        return loss / wsum
+    }
+
+    /// `(logsumexp(z * invTau), max)` with the exponential sum in Double.
+    @inline(__always)
+    static func logSumExp(_ z: UnsafePointer<Float>, _ V: Int, _ invTau: Double) -> (Double, Double) {
+        var m = -Double.infinity
+        for j in 0 ..< V { m = Swift.max(m, Double(z[j]) * invTau) }
+        var s = 0.0
+        for j in 0 ..< V { s += Foundation.exp(Double(z[j]) * invTau - m) }
+        return (m + Foundation.log(s), m)
+    }
+}
