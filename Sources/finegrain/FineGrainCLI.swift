@@ -8,7 +8,7 @@ struct FineGrainCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finegrain",
         abstract: "Fine-grained reward design and credit assignment for RL post-training of language models.",
-        subcommands: [Demo.self, Advantages.self, Methods.self, ConformanceCommand.self, Bench.self],
+        subcommands: [Demo.self, Compare.self, Train.self, Advantages.self, Methods.self, ConformanceCommand.self, Bench.self],
         defaultSubcommand: nil
     )
 }
