@@ -21,4 +21,4 @@ let creditEstimators: [AdvantageEstimator] = [
     TIROptimalTokenBaseline.estimator,
     TRLGRPO.estimator,
     OpenRLHFGroupNorm.estimator,
-]
+] + SPO.estimators
