@@ -60,7 +60,7 @@ public enum Conformance {
     /// Every adapter, keyed by the golden file's `function`.
     public static let adapters: [String: ConformanceAdapter] = {
         var out = [String: ConformanceAdapter]()
-        for a in creditAdapters + lossAdapters + statsAdapters {
+        for a in creditAdapters + lossAdapters + statsAdapters + spoAdapters {
             precondition(out[a.function] == nil, "two conformance adapters for \(a.function)")
             out[a.function] = a
         }

@@ -66,8 +66,10 @@ public enum SPOChain {
         return out
     }
 
-    /// The reference's `token_values`: R at `L − 1`, then each cut value at its index (last write wins).
+    /// The reference's `token_values`: R at `L − 1`, then each cut value at its index (last write wins);
+    /// all R when there is no cut point.
     public static func referenceTokenValues(length: Int, cutpoints: [Int], values: [Double], score: Double) -> [Double?] {
+        if cutpoints.isEmpty { return [Double?](repeating: score, count: length) }
         var tv = [Double?](repeating: nil, count: length)
         if length > 0 { tv[length - 1] = score }
         for (c, v) in zip(cutpoints, values) where c >= 0 && c < length { tv[c] = v }

@@ -30,11 +30,11 @@ extension SyntheticBatch {
                     if k > 0 { toks = Array(paths[p][0 ..< pe[k - 1]]); ends = Array(pe[0 ..< k]) }
                 }
             }
-            while toks.count < Swift.max(target, toks.count + 1) {
+            repeat {  // at least one fresh segment, so every leaf has tokens
                 let seg = Swift.min(1 + Int(rng.next() % 600), Swift.max(1, target - toks.count))
                 for _ in 0 ..< seg { toks.append(Int32(truncatingIfNeeded: rng.next() % 32000)) }
                 if toks.count < target { ends.append(toks.count) }
-            }
+            } while toks.count < target
             paths.append(toks); stepEnds.append(ends)
         }
         let groups = (0 ..< responses).map { GroupID.int($0 / gsize) }

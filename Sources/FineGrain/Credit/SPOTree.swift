@@ -56,7 +56,8 @@ public enum SPOTree {
         public let value: [Double]       // [M] V(node)
         public let childStd: [Double]    // [M] population std of the children's values (NaN without children)
         public let advantage: [Double]   // [M] edge advantage of node from its parent (0 for roots)
-        public let kept: [Bool]          // [M] edge kept (drop rule and non-empty segment)
+        public let passesFilter: [Bool]  // [M] edge survives the zero-advantage drop rule
+        public let kept: [Bool]          // [M] passes the filter and its segment is non-empty
         public let isLeaf: [Bool]        // [M]
         public let segmentLength: [Int]  // [M]
     }
@@ -138,7 +139,7 @@ public enum SPOTree {
                     if cfg.dropZero {
                         k = cfg.referenceCompatible ? (a + (bestOfK(value[u]) - bestOfK(value[p]))) != 0 : a != 0
                     }
-                    keep[u] = k && trie.segEnd[u] > trie.segStart[u] ? 1 : 0
+                    keep[u] = k ? 1 : 0
                 }
             }
         }
@@ -156,7 +157,8 @@ public enum SPOTree {
         return Analysis(nodeStart: trie.nodeStart, nodeCount: (0 ..< batch.groupCount).map { Int(trie.used[$0]) },
                         segOffsets: trie.segOffsets, segNode: trie.segNode.map { Int($0) },
                         parent: (0 ..< m).map { Int(trie.parent[$0]) }, value: Array(value), childStd: Array(std),
-                        advantage: Array(adv), kept: keep.map { $0 != 0 }, isLeaf: trie.isLeaf.map { $0 != 0 },
+                        advantage: Array(adv), passesFilter: keep.map { $0 != 0 },
+                        kept: (0 ..< m).map { keep[$0] != 0 && trie.segEnd[$0] > trie.segStart[$0] }, isLeaf: trie.isLeaf.map { $0 != 0 },
                         segmentLength: (0 ..< m).map { Int(trie.segEnd[$0] - trie.segStart[$0]) })
     }
 

@@ -70,7 +70,8 @@ final class StepTrie: @unchecked Sendable {
         parent = .allocate(capacity: m); depth = .allocate(capacity: m); owner = .allocate(capacity: m)
         segStart = .allocate(capacity: m); segEnd = .allocate(capacity: m); isLeaf = .allocate(capacity: m)
         segNode = .allocate(capacity: segOff[rc]); used = .allocate(capacity: batch.groupCount)
-        isLeaf.initialize(repeating: 0)
+        isLeaf.initialize(repeating: 0); parent.initialize(repeating: -1); depth.initialize(repeating: 0)
+        owner.initialize(repeating: 0); segStart.initialize(repeating: 0); segEnd.initialize(repeating: 0)
         let trie = self
         let ownLeaf = leaves == .ownLeaf
         batch.tokens.withUnsafeBufferPointer { tok in
