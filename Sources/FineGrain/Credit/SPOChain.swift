@@ -16,8 +16,8 @@
 /// the terminal segment `R − V(last cut)`. Probability mask (the paper's trick): only tokens with
 /// `p_t < threshold` keep their segment's advantage, so each segment's credit lands on its decision tokens.
 /// `partition = fixed` (the paper's naive ablation) cuts into `num_segments` near-equal segments instead
-/// (lengths from `divmod(L, k)`, the first `L mod k` one longer) and by default has no probability mask
-/// only if `use_prob_mask = false` is passed.
+/// (lengths from `divmod(L, k)`, the first `L mod k` one longer); the paper's ablation ran it without the
+/// probability mask, so pass `use_prob_mask = false` to reproduce it.
 ///
 /// Paper vs reference (`reference_compatible`): by default the prompt is always the first boundary, so the
 /// leading segment gets `V(b_1) − V(prompt)` with `V(prompt)` = `reward_baseline` if given, else the group's
