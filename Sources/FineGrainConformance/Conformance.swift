@@ -64,7 +64,7 @@ public enum Conformance {
             creditAdapters, lossAdapters, statsAdapters,
             segmentRMAdapters, fineGrainedRLHFAdapters, rtoAdapters,
             tempoAdapters, hapoAdvantageAdapters, dtpoAdvantageAdapters,
-            pureAdapters, primeAdapters,
+            pureAdapters, primeAdapters, spoAdapters,
         ]
         for a in groups.joined() {
             precondition(out[a.function] == nil, "two conformance adapters for \(a.function)")

@@ -10,6 +10,7 @@ let statsAdapters: [ConformanceAdapter] = [
         return ["result": .number(try MaskedStats.maskedVar(x, m, unbiased: unbiased))]
     },
     ConformanceAdapter("masked_whiten") { c in
+        if c.inputs["logprobs"] != nil { return try spoMaskedWhiten(c) }  // SPO trainer's variant (same name)
         let (x, m, width) = try flatValuesMask(c)
         let shift = c.param("shift_mean")?.boolValue ?? true
         let y = try MaskedStats.maskedWhiten(x, m, shiftMean: shift)

@@ -32,3 +32,4 @@ let creditEstimators: [AdvantageEstimator] = [
     + TPGRPO.estimators
     + PURE.estimators
     + PRIME.estimators
+    + SPO.estimators
