@@ -18,6 +18,7 @@ enum BenchCases {
     static let rto: Builder = { SyntheticBatch.rtoBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
     static let pure: Builder = { SyntheticBatch.pureBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
     static let prime: Builder = { SyntheticBatch.primeBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
+    static let spoTree: Builder = { SyntheticBatch.spoTreeBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
     static let fgrlhf: Builder = { SyntheticBatch.fineGrainedRLHFBenchmark(responses: $0.responses, maxLength: $0.maxLength, group: $0.group, seed: $0.seed) }
 
     /// (case name, estimator, params, batch). Cases run in this order.
@@ -32,6 +33,7 @@ enum BenchCases {
         ("opo", "opo", [:], verl),
         ("tempo", "tempo", [:], tree),
         ("hapo_token_group_average", "hapo_token_group_average", [:], verl),
+        ("spo_tree", "spo_tree", [:], spoTree),
         ("pure", "pure", [:], pure),
         ("prime", "prime", [:], prime),
         ("segment_rm", "segment_rm", [:], segment),
