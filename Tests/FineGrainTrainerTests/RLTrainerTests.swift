@@ -90,3 +90,26 @@ final class RLTrainerTests: XCTestCase {
         for (n, pos) in p.positions.enumerated() { XCTAssertEqual(p.targets[pos], [8, 2, 9, 9, 2][n]) }
     }
 }
+
+/// `finegrain compare` on a tiny configuration: one folder per run, a shared warm start, and a report.
+final class ComparisonTests: XCTestCase {
+    func testCompareWritesReportAndReusesWarmStart() throws {
+        let out = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("fg-compare-\(UUID().uuidString)")
+        let base = RLTrainerTests.tinyConfig(steps: 2)
+        let paths = try Comparison.run(base: base, methods: ["grpo", "pure"], seeds: [0, 1], out: out, target: .aboveInitial(0.1))
+        let fm = FileManager.default
+        XCTAssertTrue(paths.contains { $0.hasSuffix("report.html") }, "\(paths)")
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        XCTAssertTrue(html.contains("<svg"), "report has no chart")
+        XCTAssertTrue(html.contains("grpo") && html.contains("pure"))
+        for run in ["grpo-seed0", "pure-seed0", "grpo-seed1", "pure-seed1"] {
+            XCTAssertTrue(fm.fileExists(atPath: out.appendingPathComponent("\(run)/summary.json").path), run)
+        }
+        // One warm start per seed, shared by the methods of that seed.
+        let warm = try fm.contentsOfDirectory(atPath: out.appendingPathComponent("warmstart").path).filter { $0.hasSuffix(".safetensors") }
+        XCTAssertEqual(warm.count, 2)
+        let s0 = try JSONValue.parse(Data(contentsOf: out.appendingPathComponent("grpo-seed0/summary.json")))
+        let s1 = try JSONValue.parse(Data(contentsOf: out.appendingPathComponent("pure-seed0/summary.json")))
+        XCTAssertEqual(s0["initial_accuracy"], s1["initial_accuracy"], "methods of one seed must start from the same policy")
+    }
+}

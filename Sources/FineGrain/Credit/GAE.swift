@@ -33,10 +33,9 @@ public enum GAE {
     public static func compute(_ batch: RolloutBatch, _ params: Params) throws -> AdvantageOutput {
         let gamma = try params.double("gamma"), lam = try params.double("lam")
         let values = try batch.require(batch.value, "values", method: info.name)
-        let (raw, ret) = try CreditKernels.withRewards(batch, method: info.name) { rw in
+        var (adv, ret) = try CreditKernels.withRewards(batch, method: info.name) { rw in
             scan(offsets: batch.offsets, mask: batch.mask, values: values, rewards: rw, gamma: gamma, lam: lam)
         }
-        var adv = raw
         try CreditKernels.whiten(&adv, mask: batch.mask, zeroMasked: false, method: info.name)
         return AdvantageOutput(advantages: adv, returns: ret)
     }
@@ -47,8 +46,8 @@ public enum GAE {
     static func scan(offsets: [Int], mask: [UInt8], values: [Double], rewards rw: CreditKernels.Rewards,
                      gamma: Double, lam: Double) -> (advantages: [Double], returns: [Double]) {
         let n = offsets.last ?? 0, rows = offsets.count - 1
-        var adv = [Double](repeating: 0, count: n)   // [N]
-        var ret = [Double](repeating: 0, count: n)   // [N]
+        var adv = overwrittenDoubles(n)   // [N], every position written by the scan
+        var ret = overwrittenDoubles(n)   // [N]
         let gl = gamma * lam
         values.withUnsafeBufferPointer { vp in mask.withUnsafeBufferPointer { mp in
             offsets.withUnsafeBufferPointer { op in

@@ -93,7 +93,7 @@ public enum KLPenalty {
         guard ref.count == n else {
             return KLOutput(values: [Double](repeating: .nan, count: n), gradient: [Double](repeating: .nan, count: n))
         }
-        var v = [Double](repeating: 0, count: n), g = [Double](repeating: 0, count: n)
+        var v = overwrittenDoubles(n), g = overwrittenDoubles(n)   // [N] each, fully written below
         lp.withUnsafeBufferPointer { lpp in ref.withUnsafeBufferPointer { rp in
             v.withUnsafeMutableBufferPointer { vb in g.withUnsafeMutableBufferPointer { gb in
                 let vp = vb.baseAddress!, gp = gb.baseAddress!

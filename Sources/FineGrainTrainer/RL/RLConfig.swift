@@ -13,11 +13,11 @@ public struct RLConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
 
     // RL phase
-    public var steps = 120
+    public var steps = 100
     /// Prompts per step; each is sampled `groupSize` times (verl's `rollout.n`).
     public var promptsPerStep = 8
     public var groupSize = 8
-    public var learningRate: Float = 5e-4
+    public var learningRate: Float = 1e-4
     public var temperature: Float = 1
     public var topP: Float = 1
     /// Coefficient of the k3 KL to the frozen reference, added to the loss (verl `use_kl_loss`).
@@ -38,7 +38,7 @@ public struct RLConfig: Codable, Sendable, Equatable {
     public var warmStartSteps = 700
     public var warmStartBatch = 32
     public var warmStartLearningRate: Float = 3e-3
-    public var warmStartNoise = 0.15
+    public var warmStartNoise = 0.05
 
     // Model
     public var dModel = 64
