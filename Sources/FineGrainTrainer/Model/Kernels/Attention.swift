@@ -20,9 +20,7 @@ public enum Attention {
                 var maxv = -Float.infinity
                 for t2 in 0 ... t {
                     let k = base + (t2 &* C3 &+ C &+ h &* hs)
-                    var s: Float = 0
-                    for i in 0 ..< hs { s += q[i] * k[i] }
-                    s *= scale
+                    let s = dotProduct(q, k, hs) * scale
                     a[t2] = s
                     if s > maxv { maxv = s }
                 }
@@ -34,11 +32,7 @@ public enum Attention {
                 while t2 < T { a[t2] = 0; t2 &+= 1 }
                 let o = out + ((b &* T &+ t) &* C &+ h &* hs)
                 for i in 0 ..< hs { o[i] = 0 }
-                for t2 in 0 ... t {
-                    let v = base + (t2 &* C3 &+ 2 &* C &+ h &* hs)
-                    let w = a[t2]
-                    for i in 0 ..< hs { o[i] += w * v[i] }
-                }
+                for t2 in 0 ... t { axpy(a[t2], base + (t2 &* C3 &+ 2 &* C &+ h &* hs), o, hs) }
             }
         }
     }
@@ -64,9 +58,9 @@ public enum Attention {
                     for t2 in 0 ... t {
                         let v = base + (t2 &* C3 &+ 2 &* C &+ h &* hs)
                         let dv = dbase + (t2 &* C3 &+ 2 &* C &+ h &* hs)
-                        var s: Float = 0
                         let w = a[t2]
-                        for i in 0 ..< hs { s += dy[i] * v[i]; dv[i] += w * dy[i] }
+                        let s = dotProduct(dy, v, hs)
+                        axpy(w, dy, dv, hs)
                         ds[t2] = s
                         dot += w * s
                     }
@@ -76,7 +70,8 @@ public enum Attention {
                         let g = a[t2] * (ds[t2] - dot) * scale
                         let k = base + (t2 &* C3 &+ C &+ h &* hs)
                         let dk = dbase + (t2 &* C3 &+ C &+ h &* hs)
-                        for i in 0 ..< hs { dq[i] += g * k[i]; dk[i] += g * q[i] }
+                        axpy(g, k, dq, hs)
+                        axpy(g, q, dk, hs)
                     }
                 }
             }
@@ -101,9 +96,7 @@ public enum Attention {
             var maxv = -Float.infinity
             for t2 in 0 ... pos {
                 let k = kc + t2 &* hs
-                var s: Float = 0
-                for i in 0 ..< hs { s += q[i] * k[i] }
-                s *= scale
+                let s = dotProduct(q, k, hs) * scale
                 a[t2] = s
                 if s > maxv { maxv = s }
             }
@@ -112,11 +105,7 @@ public enum Attention {
             let inv = 1 / sum
             let o = out + (b &* C &+ h &* hs)
             for i in 0 ..< hs { o[i] = 0 }
-            for t2 in 0 ... pos {
-                let v = vc + t2 &* hs
-                let w = a[t2] * inv
-                for i in 0 ..< hs { o[i] += w * v[i] }
-            }
+            for t2 in 0 ... pos { axpy(a[t2] * inv, vc + t2 &* hs, o, hs) }
         }
     }
 }
