@@ -70,6 +70,19 @@ final class ModelLayerGradientTests: XCTestCase {
             let ref = 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
             XCTAssertEqual(Double(y[i]), ref, accuracy: 1e-5)
         }
+        // the rational tanh inside GELU: max error over a fine grid, and saturation
+        var worst = 0.0
+        for k in -2000 ... 2000 {
+            let t = Double(k) / 200
+            let xs = [Float](repeating: Float(t), count: 1)
+            var o = [Float](repeating: 0, count: 1)
+            GELU.forward(out: &o, inp: xs, count: 1)
+            let d = Double(Float(t))
+            let ref = 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
+            worst = max(worst, abs(Double(o[0]) - ref) / max(1, abs(ref)))
+        }
+        print("ModelLayerGradientTests gelu value: max relative error on [-10, 10] \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
     }
 
     func testAttentionBackward() {

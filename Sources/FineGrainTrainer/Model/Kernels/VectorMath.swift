@@ -8,7 +8,7 @@ func dotProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) 
     while i &+ 8 <= n {
         let x = ra.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
         let y = rb.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
-        acc = acc.addingProduct(x, y)
+        acc += x * y // not addingProduct: without -mfma that lowers to per-lane fmaf calls
         i &+= 8
     }
     var s = acc.sum()
@@ -25,7 +25,7 @@ func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<F
     while i &+ 8 <= n {
         let xv = rx.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
         let yv = ry.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
-        ry.storeBytes(of: yv.addingProduct(a, xv), toByteOffset: i &* 4, as: SIMD8<Float>.self)
+        ry.storeBytes(of: yv + a * xv, toByteOffset: i &* 4, as: SIMD8<Float>.self)
         i &+= 8
     }
     while i < n { y[i] += alpha * x[i]; i &+= 1 }
