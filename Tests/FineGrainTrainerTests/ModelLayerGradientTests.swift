@@ -103,6 +103,14 @@ final class ModelLayerGradientTests: XCTestCase {
         Attention.forward(out: &out, att: &att, qkv: qkv, B: B, T: T, C: C, NH: NH)
         var dqkv = [Float](repeating: 0, count: qkv.count)
         Attention.backward(dqkv: &dqkv, dout: dout, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH)
+        // the BLAS kernels equal the reference loops
+        var outR = [Float](repeating: 0, count: B * T * C), attR = [Float](repeating: 0, count: B * NH * T * T)
+        Attention.forwardReference(out: &outR, att: &attR, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        var dqkvR = [Float](repeating: 0, count: qkv.count)
+        Attention.backwardReference(dqkv: &dqkvR, dout: dout, qkv: qkv, att: attR, B: B, T: T, C: C, NH: NH)
+        XCTAssertLessThan(zip(out, outR).map { abs($0 - $1) }.max()!, 1e-5)
+        XCTAssertLessThan(zip(att, attR).map { abs($0 - $1) }.max()!, 1e-6)
+        XCTAssertLessThan(zip(dqkv, dqkvR).map { abs($0 - $1) }.max()!, 1e-5)
         report("attention dqkv hs=\(C / NH)", dqkv, FD.numericGradient(qkv, h: 1e-2) { FD.dot(fwd($0), dout) })
         // rows of att are distributions with zeros above the diagonal
         for r in 0 ..< B * NH * T {
