@@ -12,6 +12,10 @@ embedding) and times, on CPU with torch.set_num_threads(2):
 Same shapes as `ModelBenchmark.run(config: .small(), batch:, length:)`. Prints one JSON object.
 
     /work/main/.venv-peer/bin/python Benchmarks/torch_model_peer.py --batch 16 --length 64
+
+FineGrain's side: `FINEGRAIN_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter ModelBenchmarkTests`
+(prints `ModelBenchmark.report` for BLAS/our thread counts 2/2, 1/2, 2/1, 1/1). Run the two alternately:
+on a shared 2-core machine single runs vary by +-30% or more (see ModelBenchmark's doc comment).
 """
 import argparse
 import json
