@@ -57,6 +57,12 @@ final class ModelLayerGradientTests: XCTestCase {
         var dx = [Float](repeating: 0, count: n)
         GELU.backward(dinp: &dx, inp: x, dout: dout, count: n)
         report("gelu dx", dx, FD.numericGradient(x, h: 1e-2) { FD.dot(fwd($0), dout) })
+        // the tanh cache written by forward gives the same backward
+        var cache = [Float](repeating: 0, count: n), y2 = cache, dx2 = cache
+        GELU.forward(out: &y2, inp: x, count: n, tanhCache: &cache)
+        GELU.backward(dinp: &dx2, inp: x, dout: dout, count: n, tanhCache: cache)
+        XCTAssertEqual(y2, fwd(x))
+        XCTAssertEqual(dx2, dx)
         // value check against the formula in Double
         let y = fwd(x)
         for i in 0 ..< n {
@@ -64,11 +70,29 @@ final class ModelLayerGradientTests: XCTestCase {
             let ref = 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
             XCTAssertEqual(Double(y[i]), ref, accuracy: 1e-5)
         }
+        // the rational tanh inside GELU: max error over a fine grid, and saturation
+        var worst = 0.0
+        for k in -2000 ... 2000 {
+            let t = Double(k) / 200
+            let xs = [Float](repeating: Float(t), count: 1)
+            var o = [Float](repeating: 0, count: 1)
+            GELU.forward(out: &o, inp: xs, count: 1)
+            let d = Double(Float(t))
+            let ref = 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
+            worst = max(worst, abs(Double(o[0]) - ref) / max(1, abs(ref)))
+        }
+        print("ModelLayerGradientTests gelu value: max relative error on [-10, 10] \(worst)")
+        XCTAssertLessThan(worst, 1e-6)
     }
 
     func testAttentionBackward() {
+        // head sizes 3 (scalar tail only) and 19 (two SIMD8 blocks + tail)
+        attentionCase(B: 2, T: 4, C: 6, NH: 2)
+        attentionCase(B: 1, T: 5, C: 38, NH: 2)
+    }
+
+    func attentionCase(B: Int, T: Int, C: Int, NH: Int) {
         var rng = SplitMix64(seed: 4)
-        let B = 2, T = 4, C = 6, NH = 2
         let qkv = FD.randn(B * T * 3 * C, &rng), dout = FD.randn(B * T * C, &rng)
         func fwd(_ qkv: [Float]) -> [Float] {
             var out = [Float](repeating: 0, count: B * T * C), att = [Float](repeating: 0, count: B * NH * T * T)
@@ -79,7 +103,15 @@ final class ModelLayerGradientTests: XCTestCase {
         Attention.forward(out: &out, att: &att, qkv: qkv, B: B, T: T, C: C, NH: NH)
         var dqkv = [Float](repeating: 0, count: qkv.count)
         Attention.backward(dqkv: &dqkv, dout: dout, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH)
-        report("attention dqkv", dqkv, FD.numericGradient(qkv, h: 1e-2) { FD.dot(fwd($0), dout) })
+        // the BLAS kernels equal the reference loops
+        var outR = [Float](repeating: 0, count: B * T * C), attR = [Float](repeating: 0, count: B * NH * T * T)
+        Attention.forwardReference(out: &outR, att: &attR, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        var dqkvR = [Float](repeating: 0, count: qkv.count)
+        Attention.backwardReference(dqkv: &dqkvR, dout: dout, qkv: qkv, att: attR, B: B, T: T, C: C, NH: NH)
+        XCTAssertLessThan(zip(out, outR).map { abs($0 - $1) }.max()!, 1e-5)
+        XCTAssertLessThan(zip(att, attR).map { abs($0 - $1) }.max()!, 1e-6)
+        XCTAssertLessThan(zip(dqkv, dqkvR).map { abs($0 - $1) }.max()!, 1e-5)
+        report("attention dqkv hs=\(C / NH)", dqkv, FD.numericGradient(qkv, h: 1e-2) { FD.dot(fwd($0), dout) })
         // rows of att are distributions with zeros above the diagonal
         for r in 0 ..< B * NH * T {
             let t = r % T

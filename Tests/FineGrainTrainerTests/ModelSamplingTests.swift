@@ -3,7 +3,7 @@ import FineGrainTrainer
 import XCTest
 
 final class ModelSamplingTests: XCTestCase {
-    let config = GPTConfig(vocabSize: 11, contextLength: 24, dModel: 16, nLayers: 2, nHeads: 4)
+    let config = GPTConfig(vocabSize: 11, contextLength: 24, dModel: 36, nLayers: 2, nHeads: 2) // head size 18: SIMD + tail
 
     /// A model with sharper-than-init logits so sampling behaviour is visible.
     func model(seed: UInt64 = 21) throws -> GPT {
@@ -126,6 +126,28 @@ final class ModelSamplingTests: XCTestCase {
         // determinism from the seed
         var r1 = SplitMix64(seed: 77), r2 = SplitMix64(seed: 77)
         XCTAssertEqual(try m.sample(prompts: prompts, maxNewTokens: 5, rng: &r1), try m.sample(prompts: prompts, maxNewTokens: 5, rng: &r2))
+    }
+
+    /// Sample, pack prompt + response, recompute: the packed log-probs of the response tokens equal the
+    /// sampling-time ones, and scatter / responseValues are inverse.
+    func testPackedSequencesRoundTrip() throws {
+        let m = try model()
+        var rng = SplitMix64(seed: 31)
+        let prompts: [[Int32]] = [[1, 2, 3], [4], [5, 6]]
+        let s = try m.sample(prompts: prompts, maxNewTokens: 6, temperature: 1, stopToken: 0, rng: &rng)
+        let packed = try PackedSequences(prompts: prompts, responses: s.tokens, length: 12)
+        XCTAssertEqual(packed.length, 12)
+        XCTAssertEqual(packed.responseMask.reduce(0, +), Float(s.tokens.map(\.count).reduce(0, +)))
+        let lp = try m.logprobs(tokens: packed.tokens, targets: packed.targets, batch: packed.batch, length: packed.length).logprobs
+        let per = packed.responseValues(lp)
+        for b in 0 ..< 3 {
+            for j in 0 ..< s.tokens[b].count { XCTAssertEqual(per[b][j], s.logprobs[b][j], accuracy: 1e-4) }
+        }
+        let back = try packed.scatter(per)
+        for i in 0 ..< back.count { XCTAssertEqual(back[i], packed.responseMask[i] == 1 ? lp[i] : 0) }
+        XCTAssertThrowsError(try PackedSequences(prompts: prompts, responses: [[1]]))
+        XCTAssertThrowsError(try PackedSequences(prompts: prompts, responses: s.tokens, length: 3))
+        XCTAssertThrowsError(try packed.scatter([[1]]))
     }
 
     func testBadSamplingInputThrows() throws {

@@ -24,6 +24,7 @@ final class Activations {
     let residual2: FloatBuffer          // [L, N, C]
     let ln2, ln2Mean, ln2Rstd: FloatBuffer // [L, N, C], [L, N], [L, N]
     let fch, fchGelu: FloatBuffer       // [L, N, 4C]
+    let fchTanh: FloatBuffer            // [L, N, 4C], tanh(u) of GELU for backward
     let fcProj: FloatBuffer             // [L, N, C]
     let residual3: FloatBuffer          // [L, N, C]
     let lnf, lnfMean, lnfRstd: FloatBuffer // [N, C], [N], [N]
@@ -49,7 +50,7 @@ final class Activations {
         attProj = FloatBuffer(L * N * C)
         residual2 = FloatBuffer(L * N * C)
         ln2 = FloatBuffer(L * N * C); ln2Mean = FloatBuffer(L * N); ln2Rstd = FloatBuffer(L * N)
-        fch = FloatBuffer(L * N * H); fchGelu = FloatBuffer(L * N * H)
+        fch = FloatBuffer(L * N * H); fchGelu = FloatBuffer(L * N * H); fchTanh = FloatBuffer(L * N * H)
         fcProj = FloatBuffer(L * N * C)
         residual3 = FloatBuffer(L * N * C)
         lnf = FloatBuffer(N * C); lnfMean = FloatBuffer(N); lnfRstd = FloatBuffer(N)

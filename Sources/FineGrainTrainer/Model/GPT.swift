@@ -112,7 +112,7 @@ public final class GPT: @unchecked Sendable {
                 LayerNorm.forward(out: ln2, mean: a.ln2Mean.p + l * N, rstd: a.ln2Rstd.p + l * N, inp: res2,
                                   weight: p + o.ln2W, bias: p + o.ln2B, N: N, C: C)
                 Linear.forward(out: fch, inp: ln2, weight: p + o.fcW, bias: p + o.fcB, N: N, C: C, OC: H)       // [N, 4C]
-                GELU.forward(out: fchGelu, inp: fch, count: N * H)
+                GELU.forward(out: fchGelu, inp: fch, count: N * H, tanhCache: a.fchTanh.p + l * N * H)
                 Linear.forward(out: fcProj, inp: fchGelu, weight: p + o.fcProjW, bias: p + o.fcProjB, N: N, C: H, OC: C)
                 Residual.forward(out: res3, a: res2, b: fcProj, count: NC)
             }
@@ -169,7 +169,7 @@ public final class GPT: @unchecked Sendable {
                     Linear.backward(dinp: a.dFchGelu.p, dweight: g + o.fcProjW, dbias: g + o.fcProjB, dout: dres,
                                     inp: fchGelu, weight: p + o.fcProjW, N: N, C: H, OC: C)
                     a.dFch.zero()
-                    GELU.backward(dinp: a.dFch.p, inp: fch, dout: a.dFchGelu.p, count: N * H)
+                    GELU.backward(dinp: a.dFch.p, inp: fch, dout: a.dFchGelu.p, count: N * H, tanhCache: a.fchTanh.p + l * N * H)
                     a.dLn.zero()
                     Linear.backward(dinp: dln, dweight: g + o.fcW, dbias: g + o.fcB, dout: a.dFch.p,
                                     inp: ln2, weight: p + o.fcW, N: N, C: C, OC: H)
