@@ -81,8 +81,8 @@ final class RLTrainerTests: XCTestCase {
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("unknown training method 'no_such_method'"), "\($0)") }
     }
 
-    func testPackingMapsResponseTokensToPredictingPositions() {
-        let p = PackedSequences(prompts: [[1, 5, 6], [1, 7]], responses: [[8, 2], [9, 9, 2]])
+    func testPackingMapsResponseTokensToPredictingPositions() throws {
+        let p = try PackedSequences(prompts: [[1, 5, 6], [1, 7]], responses: [[8, 2], [9, 9, 2]])
         XCTAssertEqual(p.length, 5)
         XCTAssertEqual(p.tokens, [1, 5, 6, 8, 2, 1, 7, 9, 9, 2])
         // Row 0: token 8 (position 3) is predicted at position 2; row 1: token 9 (position 2) at position 1.

@@ -33,8 +33,9 @@ final class Critic {
 
     /// Values `[N]` of the states before each response token; keeps activations for `update`.
     func values(_ packed: PackedSequences) throws -> [Double] {
+        let positions = packed.positions
         lastLogits = try aux.model.forward(tokens: packed.tokens, batch: packed.batch, length: packed.length)
-        return packed.gather(logits: lastLogits, vocab: aux.model.config.vocabSize, channel: Self.channel)
+        return packed.gather(logits: lastLogits, vocab: aux.model.config.vocabSize, channel: Self.channel, at: positions)
     }
 
     /// Clipped value loss (registry `value_loss`) against `returns`, one AdamW step. Returns the loss value.
@@ -43,9 +44,10 @@ final class Critic {
         var input = LossInput(offsets: batch.offsets, mask: batch.mask)
         input.vpreds = vpreds; input.values = vpreds; input.returns = returns
         let out = try Registry.loss("value_loss", input: input, params: ["cliprange_value": .number(0.5)])
+        let positions = packed.positions
         let v = aux.model.config.vocabSize
         var dLogits = [Float](repeating: 0, count: packed.batch * packed.length * v)
-        for (n, p) in packed.positions.enumerated() { dLogits[p * v + Self.channel] = Float(out.gradient[n]) }
+        for (n, p) in positions.enumerated() { dLogits[p * v + Self.channel] = Float(out.gradient[n]) }
         aux.model.zeroGradients()
         try aux.model.backward(dLogits: dLogits)
         try aux.step(learningRate: learningRate, maxGradNorm: maxGradNorm)
@@ -66,8 +68,9 @@ final class ImplicitPRM {
     /// PRM log-probs `[N]` of the response tokens; keeps activations for `update`.
     func logprobs(_ packed: PackedSequences) throws -> [Double] {
         targets = packed.targets
+        let positions = packed.positions
         let lp = try aux.model.logprobs(tokens: packed.tokens, targets: packed.targets, batch: packed.batch, length: packed.length)
-        return packed.gather(lp.logprobs)
+        return packed.gather(lp.logprobs, at: positions)
     }
 
     /// One cross-entropy step on the outcome labels; returns the loss value.
@@ -79,8 +82,9 @@ final class ImplicitPRM {
         for r in 0 ..< batch.count { for i in batch.range(r) { perToken[i] = labels[r] } }
         input.returns = perToken
         let out = try Registry.loss("prime_ce", input: input)
+        let positions = packed.positions
         aux.model.zeroGradients()
-        try aux.model.backward(targets: targets, dLogprob: packed.scatter(out.gradient))
+        try aux.model.backward(targets: targets, dLogprob: packed.scatter(out.gradient, at: positions))
         try aux.step(learningRate: learningRate, maxGradNorm: maxGradNorm)
         return out.value
     }

@@ -93,8 +93,9 @@ public final class RLTrainer {
         let scores = zip(problems, responses).map { task.score($0, response: $1) }
         var batch = try TaskBatch.rollouts(groups: groups, responses: responses, scores: scores)
         batch.oldLogprob = sample.logprobs.flatMap { $0.map(Double.init) }
-        let packed = PackedSequences(prompts: prompts, responses: responses)
-        let refLP = packed.gather(try reference.logprobs(of: packed.tokens, targets: packed.targets, batch: packed.batch, length: packed.length))
+        let packed = try PackedSequences(prompts: prompts, responses: responses)
+        let positions = packed.positions
+        let refLP = packed.gather(try reference.logprobs(of: packed.tokens, targets: packed.targets, batch: packed.batch, length: packed.length), at: positions)
         batch.refLogprob = refLP
         try addMethodSignals(&batch, packed: packed, scores: scores)
         // 3. Advantages from the registry.
@@ -107,7 +108,7 @@ public final class RLTrainer {
         // 4. Policy loss + KL to the reference, gradient w.r.t. each response token's log-prob.
         let (lpF, entF) = try policy.logprobs(tokens: packed.tokens, targets: packed.targets, batch: packed.batch,
                                                length: packed.length, entropies: true)
-        let newLP = packed.gather(lpF)
+        let newLP = packed.gather(lpF, at: positions)
         var input = LossInput(batch: batch, advantages: adv.advantages)
         input.logprob = newLP
         var lossParams = recipe.lossParams
@@ -125,7 +126,7 @@ public final class RLTrainer {
             klMean += kl.values[i] / nValid
         }
         policy.zeroGradients()
-        try policy.backward(targets: packed.targets, dLogprob: packed.scatter(grad))
+        try policy.backward(targets: packed.targets, dLogprob: packed.scatter(grad, at: positions))
         let gradNorm = GradientClipping.clipGlobalNorm(&policy.gradients, maxNorm: config.maxGradNorm)
         try optimizer.update(parameters: &policy.parameters, gradients: policy.gradients, learningRate: config.learningRate)
         // 5. Auxiliary models.
@@ -145,13 +146,13 @@ public final class RLTrainer {
         tokensSeen += batch.tokenCount
         let seconds = Date().timeIntervalSince(t0)
         elapsed += seconds
-        let ent = packed.gather(entF ?? [])
+        let ent = entF.map { packed.gather($0, at: positions) } ?? []
         let outcomes = batch.outcome ?? []
         line["step"] = .number(Double(step))
         line["reward_mean"] = .number(outcomes.reduce(0, +) / Double(max(1, outcomes.count)))
         line["train_accuracy"] = .number(Double(scores.filter(\.correct).count) / Double(max(1, scores.count)))
         line["kl"] = .number(klMean)
-        line["entropy"] = .number(MaskedStats.maskedMean(ent, batch.mask))
+        line["entropy"] = .number(ent.isEmpty ? 0 : MaskedStats.maskedMean(ent, batch.mask))
         line["loss"] = .number(pg.value)
         for (k, v) in pg.metrics { line[k] = .number(v) }
         line["grad_norm"] = .number(Double(gradNorm))

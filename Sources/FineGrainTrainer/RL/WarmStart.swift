@@ -41,9 +41,9 @@ enum WarmStart {
                 prompts.append(task.prompt(p))
                 demos.append(try task.demonstration(p, noise: config.warmStartNoise, rng: &rng))
             }
-            let packed = PackedSequences(prompts: prompts, responses: demos)
-            var weights = [Float](repeating: 0, count: packed.batch * packed.length)
-            for p in packed.positions { weights[p] = 1 }
+            let packed = try PackedSequences(prompts: prompts, responses: demos)
+            var weights: [Float]
+            weights = packed.responseMask
             model.zeroGradients()
             let loss = try model.supervisedStep(tokens: packed.tokens, targets: packed.targets, weights: weights,
                                                 batch: packed.batch, length: packed.length)
