@@ -1,5 +1,6 @@
 import ArgumentParser
 import FineGrain
+import FineGrainTrainer
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +22,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch seed.") var seed: UInt64 = 0
     @Flag(help: "Print one JSON object per line.") var json = false
     @Flag(help: "Run every case in this process (peak memory is then cumulative).") var inProcess = false
+    @Flag(help: "Benchmark the embedded trainer's default model instead (forward+backward and sampling tokens/s, matmul efficiency).")
+    var model = false
+    @Option(help: "With --model: rows per batch.") var modelBatch = 16
+    @Option(help: "With --model: tokens per row.") var modelLength = 64
 
     func run() throws {
+        if model { return try runModel() }
         let names = only.map { $0.split(separator: ",").map(String.init) } ?? BenchCases.names
         for n in names where !BenchCases.names.contains(n) {
             throw ValidationError("unknown bench case '\(n)'; known: \(BenchCases.names.joined(separator: ", "))")
@@ -48,6 +54,38 @@ struct Bench: ParsableCommand {
             try p.run()
             p.waitUntilExit()
             if p.terminationStatus != 0 { throw ExitCode(p.terminationStatus) }
+        }
+    }
+
+    /// The trainer's default model (`GPTConfig.small`, what `finegrain train` uses) at the RL update's shape.
+    func runModel() throws {
+        let config = GPTConfig.small()
+        let r = try ModelBenchmark.run(config: config, batch: modelBatch, length: modelLength, repeats: repeats)
+        let mm = ModelBenchmark.matmulEfficiency(config: config, batch: modelBatch, length: modelLength)
+        let tokens = Double(modelBatch * modelLength)
+        if json {
+            for (name, tps) in [("model_fwd_bwd", r.fwdBwdTokensPerSec), ("model_sample", r.sampleTokensPerSec)] {
+                let o = JSONValue.object(["name": .string(name), "impl": .string("finegrain"), "tokens": .number(tokens),
+                                          "tokens_per_s": .number(tps), "parameters": .number(Double(config.parameterCount)),
+                                          "peak_rss_mb": .number((peakRSSMegabytes() * 10).rounded() / 10)])
+                print(String(decoding: try o.serialized(), as: UTF8.self))
+            }
+            for m in mm {
+                let o = JSONValue.object(["name": .string("matmul/" + m.name), "m": .number(Double(m.m)), "n": .number(Double(m.n)),
+                                          "k": .number(Double(m.k)), "layer_gflops": .number(m.layerGFlops),
+                                          "sgemm_gflops": .number(m.sgemmGFlops), "efficiency": .number(m.efficiency)])
+                print(String(decoding: try o.serialized(), as: UTF8.self))
+            }
+        } else {
+            print(String(format: "model d=%d L=%d H=%d (%d parameters), batch %d x %d tokens", config.dModel, config.nLayers,
+                         config.nHeads, config.parameterCount, modelBatch, modelLength))
+            print(String(format: "forward+backward  %10.0f tokens/s", r.fwdBwdTokensPerSec))
+            print(String(format: "sampling (KV)     %10.0f tokens/s", r.sampleTokensPerSec))
+            for m in mm {
+                print(String(format: "  %-24@ %4dx%4dx%4d  layer %6.1f GFLOP/s  sgemm %6.1f GFLOP/s  (%3.0f%%)",
+                             m.name as NSString, m.m, m.n, m.k, m.layerGFlops, m.sgemmGFlops, 100 * m.efficiency))
+            }
+            print(String(format: "peak RSS %.1f MB", peakRSSMegabytes()))
         }
     }
 

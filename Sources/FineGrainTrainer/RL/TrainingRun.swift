@@ -1,5 +1,8 @@
 import FineGrain
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What `finegrain train` writes to its output folder:
 ///
@@ -63,6 +66,7 @@ public enum TrainingRun {
             "steps": .number(Double(t.step)), "seconds": .number(t.elapsed), "tokens_seen": .number(Double(t.tokensSeen)),
             "estimator": .string(t.recipe.estimator), "loss": .string(t.recipe.loss),
             "parameters": .number(Double(t.policy.config.parameterCount)),
+            "peak_rss_mb": .number(peakResidentMegabytes()),
         ]
         return Summary(json: json, record: record)
     }
@@ -95,4 +99,11 @@ public enum TrainingRun {
         }
         try RolloutJSONL.write(kept).write(to: url)
     }
+}
+
+/// Process-wide resident-memory high-water mark in MB (Linux `ru_maxrss` is in KiB).
+func peakResidentMegabytes() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return (Double(u.ru_maxrss) / 1024 * 10).rounded() / 10
 }
