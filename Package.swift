@@ -34,7 +34,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "FineGrainTests", dependencies: ["FineGrain", "FineGrainConformance"]),
+        .testTarget(name: "FineGrainTests", dependencies: ["FineGrain", "FineGrainConformance", "FineGrainTrainer"]),
         .testTarget(name: "FineGrainTrainerTests", dependencies: ["FineGrainTrainer", "FineGrain"]),
     ]
 )

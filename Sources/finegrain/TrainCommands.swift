@@ -16,6 +16,12 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Evaluate every N steps.") var evalEvery: Int?
     @Option(help: "Warm-start (supervised) steps.") var warmStartSteps: Int?
     @Option(help: "Warm-start demonstration noise (probability a step is corrupted).") var warmStartNoise: Double?
+    @Option(help: "Warm-start batch size.") var warmStartBatch: Int?
+    @Option(help: "Evaluation problems.") var evalProblems: Int?
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
+    @Option(help: "Model width.") var dModel: Int?
+    @Option(help: "Model layers.") var layers: Int?
+    @Option(help: "Attention heads.") var heads: Int?
 
     func config() throws -> RLConfig {
         var c = RLConfig()
@@ -32,6 +38,12 @@ struct TrainOptions: ParsableArguments {
         if let evalEvery { c.evalEvery = evalEvery }
         if let warmStartSteps { c.warmStartSteps = warmStartSteps }
         if let warmStartNoise { c.warmStartNoise = warmStartNoise }
+        if let warmStartBatch { c.warmStartBatch = warmStartBatch }
+        if let evalProblems { c.evalProblems = evalProblems }
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let dModel { c.dModel = dModel }
+        if let layers { c.nLayers = layers }
+        if let heads { c.nHeads = heads }
         return c
     }
 }
