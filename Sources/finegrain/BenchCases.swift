@@ -41,7 +41,7 @@ enum BenchCases {
         ("rto", "rto", [:], rto),
     ]
 
-    static let lossCases = ["ppo_clip_fwd_bwd", "kl_k3", "validate"]
+    static let lossCases = ["ppo_clip_fwd_bwd", "kl_k3", "kl_k3_value_grad", "validate"]
 
     static var names: [String] { estimatorCases.map(\.0) + lossCases }
 
@@ -63,6 +63,12 @@ enum BenchCases {
             let input = LossInput(batch: batch, advantages: batch.extraTokenColumns["advantages"])
             return { _ = try loss.compute(input, p) }
         case "kl_k3":
+            // What verl's `kl_penalty(logprob, ref, "low_var_kl")` computes: the values.
+            let lp = try batch.require(batch.logprob, "logprobs", method: name)
+            let ref = try batch.require(batch.refLogprob, "ref_logprobs", method: name)
+            return { _ = try KLPenalty.k3Values(lp, ref) }
+        case "kl_k3_value_grad":
+            // The registry entry: values and d/d logprob in one pass.
             let kl = try Registry.kl("low_var_kl")
             let lp = try batch.require(batch.logprob, "logprobs", method: name)
             let ref = try batch.require(batch.refLogprob, "ref_logprobs", method: name)

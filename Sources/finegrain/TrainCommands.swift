@@ -8,6 +8,8 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Task: \(TaskCatalog.names.joined(separator: ", ")).") var task = "addition"
     @Option(name: .customLong("task-param"), help: "Task parameter key=value (addition: digits, carry; path: layers, width).")
     var taskParams: [String] = []
+    @Option(name: .customLong("estimator-param"), help: "Estimator parameter key=value over the method's defaults (repeatable).")
+    var estimatorParams: [String] = []
     @Option(help: "RL steps.") var steps: Int?
     @Option(help: "Prompts per step.") var prompts: Int?
     @Option(help: "Samples per prompt (group size).") var group: Int?
@@ -19,6 +21,7 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Warm-start batch size.") var warmStartBatch: Int?
     @Option(help: "Evaluation problems.") var evalProblems: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
+    @Option(help: "Learning rate of the critic / implicit PRM.") var auxLr: Float?
     @Option(help: "Model width.") var dModel: Int?
     @Option(help: "Model layers.") var layers: Int?
     @Option(help: "Attention heads.") var heads: Int?
@@ -29,6 +32,10 @@ struct TrainOptions: ParsableArguments {
         for item in taskParams {
             guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--task-param expects key=value, got '\(item)'") }
             c.taskParameters[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        }
+        for item in estimatorParams {
+            guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--estimator-param expects key=value, got '\(item)'") }
+            c.estimatorParameters[String(item[..<eq])] = String(item[item.index(after: eq)...])
         }
         if let steps { c.steps = steps }
         if let prompts { c.promptsPerStep = prompts }
@@ -41,6 +48,7 @@ struct TrainOptions: ParsableArguments {
         if let warmStartBatch { c.warmStartBatch = warmStartBatch }
         if let evalProblems { c.evalProblems = evalProblems }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let auxLr { c.auxLearningRate = auxLr }
         if let dModel { c.dModel = dModel }
         if let layers { c.nLayers = layers }
         if let heads { c.nHeads = heads }

@@ -17,6 +17,8 @@ final class ParamsTests: XCTestCase {
         XCTAssertEqual(ParamValue(parsing: "0.25"), .number(0.25))
         XCTAssertEqual(ParamValue(parsing: "False"), .bool(false))
         XCTAssertEqual(ParamValue(parsing: "token-mean"), .string("token-mean"))
+        XCTAssertEqual(ParamValue(parsing: "none"), .string("none"))
+        XCTAssertEqual(ParamValue(parsing: "null"), .null)
     }
 
     func testErrorsNameTheParameter() {

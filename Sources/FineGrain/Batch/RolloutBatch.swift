@@ -1,3 +1,8 @@
+import Dispatch
+
+/// A pointer handed to parallel workers that touch disjoint ranges.
+struct UnsafeSendable<P>: @unchecked Sendable { let value: P? ; init(_ v: P?) { value = v } }
+
 /// A prompt-group identifier as users send it: verl's `uid` strings, or plain integers.
 public enum GroupID: Hashable, Sendable, CustomStringConvertible {
     case int(Int)
@@ -118,13 +123,23 @@ extension RolloutBatch {
         }
         var s = outcome ?? [Double](repeating: 0, count: count)
         if let tr = tokenReward {
-            tr.withUnsafeBufferPointer { t in
-                for r in 0 ..< count {
-                    var acc = 0.0
-                    for i in offsets[r] ..< offsets[r + 1] { acc += t[i] }
-                    s[r] += acc
+            let rows = count
+            tr.withUnsafeBufferPointer { t in offsets.withUnsafeBufferPointer { o in s.withUnsafeMutableBufferPointer { sb in
+                let tp = UnsafeSendable(t.baseAddress), op = UnsafeSendable(o.baseAddress), sp = UnsafeSendable(sb.baseAddress)
+                // Row sums, split over cores for large batches (each row summed in token order: deterministic).
+                let chunks = tokenCount > 65_536 ? Swift.min(rows, 8) : 1
+                let body: @Sendable (Int) -> Void = { c in
+                    guard let t = tp.value, let o = op.value, let s = sp.value else { return }
+                    for r in (rows &* c) / chunks ..< (rows &* (c &+ 1)) / chunks {
+                        var acc = 0.0
+                        var i = o[r]
+                        let hi = o[r &+ 1]
+                        while i < hi { acc += t[i]; i &+= 1 }
+                        s[r] += acc
+                    }
                 }
-            }
+                if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
+            } } }
         }
         return s
     }

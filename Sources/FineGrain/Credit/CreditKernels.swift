@@ -130,7 +130,7 @@ enum CreditKernels {
     /// zero at mask-0 positions.
     static func broadcast(_ a: [Double], _ batch: RolloutBatch) -> [Double] {
         let n = batch.tokenCount, rows = batch.count
-        var out = [Double](repeating: 0, count: n)
+        var out = overwrittenDoubles(n)   // [N], every position written below
         a.withUnsafeBufferPointer { ap in batch.offsets.withUnsafeBufferPointer { op in
             batch.mask.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { ob in
                 let a = SharedPointer(ap), off = SharedPointer(op), m = SharedPointer(mp), o = SharedMutablePointer(ob)
@@ -150,10 +150,31 @@ enum CreditKernels {
     /// `var = sum_m (x - mu)^2 / (n + 1e-8) * n / (n - 1)`, `x <- (x - mu) / sqrt(var + 1e-8)` at every
     /// position; with `zeroMasked` mask-0 positions are then set to 0 (verl's `* response_mask`).
     /// Throws `unsupported` when fewer than 2 tokens are masked in (verl raises `ValueError`).
-    static func whiten(_ x: inout [Double], mask: [UInt8], zeroMasked: Bool, method: String) throws {
+    static func whiten(_ x: inout [Double], mask: [UInt8], zeroMasked: Bool, method: String,
+                       precomputed: (sum: Double, count: Int)? = nil) throws {
+        let (mean, inv) = try whiteningStats(x, mask: mask, method: method, precomputed: precomputed)
+        x.withUnsafeMutableBufferPointer { xb in
+            let p = SharedMutablePointer(xb)
+            apply(mean: mean, inv: inv, from: UnsafePointer(p.base), to: p, mask: mask, zeroMasked: zeroMasked, n: xb.count)
+        }
+    }
+
+    /// Out-of-place `whiten`: `x` is left as it is (e.g. REINFORCE++'s returns) and the whitened copy is
+    /// written in the same pass that reads it, instead of copying then transforming.
+    static func whitened(_ x: [Double], mask: [UInt8], zeroMasked: Bool, method: String,
+                         precomputed: (sum: Double, count: Int)? = nil) throws -> [Double] {
+        let (mean, inv) = try whiteningStats(x, mask: mask, method: method, precomputed: precomputed)
+        var out = overwrittenDoubles(x.count)   // [N]
+        x.withUnsafeBufferPointer { xp in out.withUnsafeMutableBufferPointer { ob in
+            apply(mean: mean, inv: inv, from: xp.baseAddress, to: SharedMutablePointer(ob), mask: mask, zeroMasked: zeroMasked, n: xp.count)
+        } }
+        return out
+    }
+
+    /// Masked sum and count of `x`, in `reductionChunks` token chunks (deterministic order).
+    static func maskedSumCount(_ x: [Double], mask: [UInt8]) -> (sum: Double, count: Int) {
         let n = x.count, k = reductionChunks
         var part = [Double](repeating: 0, count: k), cnt = [Int](repeating: 0, count: k)
-        var mean = 0.0, count = 0
         x.withUnsafeBufferPointer { xp in mask.withUnsafeBufferPointer { mp in
             part.withUnsafeMutableBufferPointer { pb in cnt.withUnsafeMutableBufferPointer { cb in
                 let x = SharedPointer(xp), m = SharedPointer(mp), p = SharedMutablePointer(pb), c = SharedMutablePointer(cb)
@@ -165,15 +186,25 @@ enum CreditKernels {
                 }
             } }
         } }
-        var total = 0.0
+        var total = 0.0, count = 0
         for c in 0 ..< k { total += part[c]; count &+= cnt[c] }
+        return (total, count)
+    }
+
+    /// verl's whitening statistics: mean with the `1e-8` denominator and `1 / sqrt(var_unbiased + 1e-8)`.
+    /// `precomputed` is the masked (sum, count) when a scan already accumulated them (saves one pass).
+    static func whiteningStats(_ x: [Double], mask: [UInt8], method: String,
+                               precomputed: (sum: Double, count: Int)?) throws -> (mean: Double, inv: Double) {
+        let (total, count) = precomputed ?? maskedSumCount(x, mask: mask)
         guard count > 1 else {
             throw FineGrainError.unsupported(method: method, reason: count == 0
                 ? "whitening needs at least 2 valid (mask-1) tokens in the batch, got none"
                 : "whitening needs at least 2 valid (mask-1) tokens in the batch, got 1 (unbiased variance divides by n-1 = 0)")
         }
+        let n = x.count, k = reductionChunks
         let denom = Double(count) + MaskedStats.meanEpsilon
-        mean = total / denom
+        let mean = total / denom
+        var part = [Double](repeating: 0, count: k)
         x.withUnsafeBufferPointer { xp in mask.withUnsafeBufferPointer { mp in
             part.withUnsafeMutableBufferPointer { pb in
                 let x = SharedPointer(xp), m = SharedPointer(mp), p = SharedMutablePointer(pb), mu = mean
@@ -188,17 +219,41 @@ enum CreditKernels {
         var ss = 0.0
         for c in 0 ..< k { ss += part[c] }
         let variance = ss / denom * (Double(count) / Double(count - 1))
-        let inv = 1.0 / (variance + MaskedStats.whitenEpsilon).squareRoot()
-        x.withUnsafeMutableBufferPointer { xb in mask.withUnsafeBufferPointer { mp in
-            let x = SharedMutablePointer(xb), m = SharedPointer(mp), mu = mean
+        return (mean, 1.0 / (variance + MaskedStats.whitenEpsilon).squareRoot())
+    }
+
+    /// `to[i] = (from[i] - mean) * inv` (0 at mask-0 positions when `zeroMasked`), token-parallel.
+    static func apply(mean: Double, inv: Double, from: UnsafePointer<Double>?, to: SharedMutablePointer<Double>,
+                      mask: [UInt8], zeroMasked: Bool, n: Int) {
+        let from = SharedConstPointer(from)
+        mask.withUnsafeBufferPointer { mp in
+            let m = SharedPointer(mp)
             forEachTokenChunk(n) { _, range in
-                guard let x = x.base, let m = m.base else { return }
+                guard let x = from.base, let y = to.base, let m = m.base else { return }
                 if zeroMasked {
-                    for i in range { x[i] = m[i] != 0 ? (x[i] - mu) * inv : 0 }
+                    for i in range { y[i] = m[i] != 0 ? (x[i] - mean) * inv : 0 }
                 } else {
-                    for i in range { x[i] = (x[i] - mu) * inv }
+                    for i in range { y[i] = (x[i] - mean) * inv }
                 }
             }
-        } }
+        }
     }
+
+    /// Row chunks for scans that also reduce: `count` fixed chunks, and the range of chunk `c`.
+    static func rowChunks(rows: Int, tokens: Int) -> Int { tokens > parallelTokenThreshold && rows > 1 ? Swift.min(rows, 64) : 1 }
+
+    /// Runs `body(chunk, rows)` over `rowChunks(rows:tokens:)` chunks, in parallel when there are several.
+    static func forEachRowChunkIndexed(rows: Int, tokens: Int, _ body: @Sendable (Int, Range<Int>) -> Void) {
+        let chunks = rowChunks(rows: rows, tokens: tokens)
+        if chunks == 1 { body(0, 0 ..< rows); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            body(c, (rows &* c) / chunks ..< (rows &* (c &+ 1)) / chunks)
+        }
+    }
+}
+
+/// A read-only raw pointer handed to parallel workers.
+struct SharedConstPointer<T>: @unchecked Sendable {
+    let base: UnsafePointer<T>?
+    init(_ p: UnsafePointer<T>?) { base = p }
 }

@@ -33,10 +33,11 @@ public enum GAE {
     public static func compute(_ batch: RolloutBatch, _ params: Params) throws -> AdvantageOutput {
         let gamma = try params.double("gamma"), lam = try params.double("lam")
         let values = try batch.require(batch.value, "values", method: info.name)
-        var (adv, ret) = try CreditKernels.withRewards(batch, method: info.name) { rw in
-            scan(offsets: batch.offsets, mask: batch.mask, values: values, rewards: rw, gamma: gamma, lam: lam)
+        var (adv, ret, stats) = try CreditKernels.withRewards(batch, method: info.name) { rw in
+            scanWithStats(offsets: batch.offsets, mask: batch.mask, values: values, rewards: rw, gamma: gamma, lam: lam)
         }
-        try CreditKernels.whiten(&adv, mask: batch.mask, zeroMasked: false, method: info.name)
+        // The scan already summed the masked advantages: whitening needs only its variance and apply passes.
+        try CreditKernels.whiten(&adv, mask: batch.mask, zeroMasked: false, method: info.name, precomputed: stats)
         return AdvantageOutput(advantages: adv, returns: ret)
     }
 
@@ -45,39 +46,56 @@ public enum GAE {
     /// Shared by estimators that build their own token rewards (segment RM, Fine-Grained RLHF, RTO).
     static func scan(offsets: [Int], mask: [UInt8], values: [Double], rewards rw: CreditKernels.Rewards,
                      gamma: Double, lam: Double) -> (advantages: [Double], returns: [Double]) {
+        let (a, g, _) = scanWithStats(offsets: offsets, mask: mask, values: values, rewards: rw, gamma: gamma, lam: lam)
+        return (a, g)
+    }
+
+    /// `scan` plus the masked sum and count of the advantages, accumulated per row chunk in fixed order.
+    static func scanWithStats(offsets: [Int], mask: [UInt8], values: [Double], rewards rw: CreditKernels.Rewards,
+                              gamma: Double, lam: Double) -> (advantages: [Double], returns: [Double], stats: (sum: Double, count: Int)) {
         let n = offsets.last ?? 0, rows = offsets.count - 1
         var adv = overwrittenDoubles(n)   // [N], every position written by the scan
         var ret = overwrittenDoubles(n)   // [N]
+        let chunks = CreditKernels.rowChunks(rows: rows, tokens: n)
+        var part = [Double](repeating: 0, count: chunks), cnt = [Int](repeating: 0, count: chunks)   // [chunks]
         let gl = gamma * lam
         values.withUnsafeBufferPointer { vp in mask.withUnsafeBufferPointer { mp in
             offsets.withUnsafeBufferPointer { op in
                 adv.withUnsafeMutableBufferPointer { ab in ret.withUnsafeMutableBufferPointer { rb in
-                    let v = SharedPointer(vp), m = SharedPointer(mp), off = SharedPointer(op)
-                    let a = SharedMutablePointer(ab), g = SharedMutablePointer(rb)
-                    CreditKernels.forEachRowChunk(rows: rows, tokens: n) { rr in
-                        guard let v = v.base, let m = m.base, let off = off.base,
-                              let a = a.base, let g = g.base else { return }
-                        for r in rr {
-                            let lo = off[r], hi = off[r &+ 1]
-                            let oi = rw.outcomeIndex(r, offsets: off, mask: m)
-                            var nextV = 0.0, lastA = 0.0
-                            var i = hi &- 1
-                            while i >= lo {
-                                let vi = v[i]
-                                if m[i] != 0 {
-                                    let delta = rw.at(i, row: r, outcomeIndex: oi) + gamma * nextV - vi
-                                    lastA = delta + gl * lastA
-                                    nextV = vi
+                    part.withUnsafeMutableBufferPointer { pb in cnt.withUnsafeMutableBufferPointer { cb in
+                        let v = SharedPointer(vp), m = SharedPointer(mp), off = SharedPointer(op)
+                        let a = SharedMutablePointer(ab), g = SharedMutablePointer(rb)
+                        let ps = SharedMutablePointer(pb), cs = SharedMutablePointer(cb)
+                        CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
+                            guard let v = v.base, let m = m.base, let off = off.base,
+                                  let a = a.base, let g = g.base else { return }
+                            var sum = 0.0, count = 0
+                            for r in rr {
+                                let lo = off[r], hi = off[r &+ 1]
+                                let oi = rw.outcomeIndex(r, offsets: off, mask: m)
+                                var nextV = 0.0, lastA = 0.0
+                                var i = hi &- 1
+                                while i >= lo {
+                                    let vi = v[i]
+                                    if m[i] != 0 {
+                                        let delta = rw.at(i, row: r, outcomeIndex: oi) + gamma * nextV - vi
+                                        lastA = delta + gl * lastA
+                                        nextV = vi
+                                        sum += lastA; count &+= 1
+                                    }
+                                    a[i] = lastA
+                                    g[i] = lastA + vi
+                                    i &-= 1
                                 }
-                                a[i] = lastA
-                                g[i] = lastA + vi
-                                i &-= 1
                             }
+                            ps.base![c] = sum; cs.base![c] = count
                         }
-                    }
+                    } }
                 } }
             }
         } }
-        return (adv, ret)
+        var sum = 0.0, count = 0
+        for c in 0 ..< chunks { sum += part[c]; count &+= cnt[c] }
+        return (adv, ret, (sum, count))
     }
 }

@@ -34,13 +34,18 @@ public enum ReinforcePlusPlus {
     public static func compute(_ batch: RolloutBatch, _ params: Params) throws -> AdvantageOutput {
         let gamma = try params.double("gamma"), reset = try params.bool("reset_at_holes")
         let n = batch.tokenCount, rows = batch.count
-        var ret = [Double](repeating: 0, count: n)
+        var ret = overwrittenDoubles(n)   // [N], every position written by the scan
+        let chunks = CreditKernels.rowChunks(rows: rows, tokens: n)
+        var part = [Double](repeating: 0, count: chunks), cnt = [Int](repeating: 0, count: chunks)   // [chunks]
         try CreditKernels.withRewards(batch, method: info.name) { rw in
             batch.mask.withUnsafeBufferPointer { mp in batch.offsets.withUnsafeBufferPointer { op in
-                ret.withUnsafeMutableBufferPointer { rb in
+                ret.withUnsafeMutableBufferPointer { rb in part.withUnsafeMutableBufferPointer { pb in cnt.withUnsafeMutableBufferPointer { cb in
                     let m = SharedPointer(mp), off = SharedPointer(op), g = SharedMutablePointer(rb)
-                    CreditKernels.forEachRowChunk(rows: rows, tokens: n) { rr in
+                    let ps = SharedMutablePointer(pb), cs = SharedMutablePointer(cb)
+                    // The scan also sums the returns at mask-1 positions, saving whitening's first pass.
+                    CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
                         guard let m = m.base, let off = off.base, let g = g.base else { return }
+                        var sum = 0.0, count = 0
                         for r in rr {
                             let lo = off[r], oi = rw.outcomeIndex(r, offsets: off, mask: m)
                             var run = 0.0
@@ -49,7 +54,7 @@ public enum ReinforcePlusPlus {
                                 while i >= lo {
                                     run = rw.at(i, row: r, outcomeIndex: oi) + gamma * run
                                     g[i] = run
-                                    if m[i] == 0 { run = 0 }
+                                    if m[i] == 0 { run = 0 } else { sum += run; count &+= 1 }
                                     i &-= 1
                                 }
                             } else {
@@ -57,6 +62,7 @@ public enum ReinforcePlusPlus {
                                     if m[i] != 0 {
                                         run = rw.at(i, row: r, outcomeIndex: oi) + gamma * run
                                         g[i] = run
+                                        sum += run; count &+= 1
                                     } else {
                                         g[i] = run * 0      // verl's `G * m`: keeps the sign of zero
                                     }
@@ -64,12 +70,14 @@ public enum ReinforcePlusPlus {
                                 }
                             }
                         }
+                        ps.base![c] = sum; cs.base![c] = count
                     }
-                }
+                } } }
             } }
         }
-        var adv = ret
-        try CreditKernels.whiten(&adv, mask: batch.mask, zeroMasked: true, method: info.name)
+        var sum = 0.0, count = 0
+        for c in 0 ..< chunks { sum += part[c]; count &+= cnt[c] }
+        let adv = try CreditKernels.whitened(ret, mask: batch.mask, zeroMasked: true, method: info.name, precomputed: (sum, count))
         return AdvantageOutput(advantages: adv, returns: ret)
     }
 }

@@ -79,10 +79,35 @@ public enum KLPenalty {
     @inline(__always) static func k3(_ lp: Double, _ ref: Double) -> (Double, Double) {
         let x = ref - lp
         let u = Swift.min(Swift.max(x, -20), 20)
-        let eu = Foundation.exp(u)
+        let eu = fastExp(u)   // |u| <= 20: inside fastExp's range; vectorisable, < 1e-15 relative error
         let k = eu - u - 1
         let pass = (x >= -20 && x <= 20 && k >= -10 && k <= 10) ? 1.0 : 0.0
         return (Swift.min(Swift.max(k, -10), 10), (1 - eu) * pass)
+    }
+
+    /// k3 value only (verl's `kl_penalty` returns no gradient): one read of each input, one write.
+    public static func k3Values(_ lp: [Double], _ ref: [Double]) throws -> [Double] {
+        let n = lp.count
+        guard ref.count == n else {
+            throw FineGrainError.invalidField(field: "ref_logprobs", reason: "has \(ref.count) entries but logprobs has \(n)")
+        }
+        var v = overwrittenDoubles(n)   // [N]
+        lp.withUnsafeBufferPointer { lpp in ref.withUnsafeBufferPointer { rp in v.withUnsafeMutableBufferPointer { vb in
+            let vp = vb.baseAddress!
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            let chunks = n > LossKernel.parallelThreshold && cores > 1 ? cores * 2 : 1
+            func body(_ k: Int) {
+                let lo = n * k / chunks, hi = n * (k + 1) / chunks
+                var t = lo
+                while t < hi {
+                    let u = Swift.min(Swift.max(rp[t] - lpp[t], -20), 20)
+                    vp[t] = Swift.min(Swift.max(fastExp(u) - u - 1, -10), 10)
+                    t &+= 1
+                }
+            }
+            if chunks == 1 { body(0) } else { parallelFor(chunks, body) }
+        } } }
+        return v
     }
 
     /// Fused elementwise pass, split over cores for large inputs. A length mismatch gives NaN everywhere

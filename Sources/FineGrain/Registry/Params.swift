@@ -20,7 +20,7 @@ public enum ParamValue: Sendable, Equatable, CustomStringConvertible {
         switch text.lowercased() {
         case "true": self = .bool(true)
         case "false": self = .bool(false)
-        case "null", "none": self = .null
+        case "null": self = .null  // not "none": several methods take the string "none" (prime_norm, scale_rewards)
         default: self = Double(text).map(ParamValue.number) ?? .string(text)
         }
     }

@@ -10,6 +10,8 @@ public struct RLConfig: Codable, Sendable, Equatable {
     public var taskParameters: [String: String] = [:]
     /// Method name: a `MethodRecipe` (e.g. `grpo`, `ppo_gae`, `pure`, `prime`, `fg_rlhf`, `tempo`).
     public var method = "grpo"
+    /// Extra estimator parameters (`key=value` as on the command line), applied over the recipe's own.
+    public var estimatorParameters: [String: String] = [:]
     public var seed: UInt64 = 0
 
     // RL phase

@@ -104,6 +104,7 @@ public final class RLTrainer {
             estParams["completeness_mean"] = .number(0.5); estParams["completeness_std"] = .number(0.5)
             estParams["completeness_scale"] = .number(0.5)
         }
+        for (k, v) in config.estimatorParameters { estParams[k] = ParamValue(parsing: v) }
         let adv = try Registry.advantages(recipe.estimator, batch: batch, params: estParams)
         // 4. Policy loss + KL to the reference, gradient w.r.t. each response token's log-prob.
         let (lpF, entF) = try policy.logprobs(tokens: packed.tokens, targets: packed.targets, batch: packed.batch,
