@@ -100,7 +100,7 @@ struct Compare: ParsableCommand {
         abstract: "Train several methods over several seeds and write an HTML report with learning curves.")
 
     @OptionGroup var options: TrainOptions
-    @Option(help: "Comma-separated methods.") var methods = "grpo,pure,prime,fg_rlhf"
+    @Option(help: "Comma-separated methods.") var methods = "grpo,pure,fg_rlhf,tempo"
     @Option(help: "Number of seeds (0..<K).") var seeds = 2
     @Option(help: "Target accuracy for steps-to-target (absolute, e.g. 0.6); default: initial + 0.2.") var target: Double?
     @Option(help: "Output folder.") var out = "out/compare"
