@@ -5,25 +5,8 @@ import FineGrainConformance
 
 /// Runs every verl advantage-estimator golden file through `Conformance.run` and requires all cases to pass.
 final class CreditConformanceTests: XCTestCase {
-    /// `shared/golden/verl`: `$FINEGRAIN_SHARED/golden/verl` if set, else `../shared` beside the repository root
-    /// (the repository root is three levels above this file).
-    static var goldenDir: URL {
-        if let s = ProcessInfo.processInfo.environment["FINEGRAIN_SHARED"], !s.isEmpty {
-            return URL(fileURLWithPath: s).appendingPathComponent("golden/verl")
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/golden/verl")
-    }
-
     func check(_ stem: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let path = Self.goldenDir.appendingPathComponent("\(stem).json").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            return XCTFail("golden file not found: \(path) (set FINEGRAIN_SHARED to the shared/ folder)", file: file, line: line)
-        }
-        let result = Conformance.run(file: try GoldenFile(path: path))
-        print(result.line)
-        XCTAssertTrue(result.ok, result.line, file: file, line: line)
-        XCTAssertGreaterThan(result.total, 0, file: file, line: line)
+        try assertGoldenPasses("verl", stem, file: file, line: line)
     }
 
     func testGAE() throws { try check("gae") }

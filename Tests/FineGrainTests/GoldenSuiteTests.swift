@@ -17,6 +17,20 @@ enum SharedFolder {
     }
 }
 
+/// Asserts that golden file `shared/golden/<sub>/<stem>.json` passes, printing its PASS/FAIL line.
+/// A missing file fails (the golden files are the evidence, not an optional extra).
+func assertGoldenPasses(_ sub: String, _ stem: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let name = stem.hasSuffix(".json") ? stem : stem + ".json"
+    let path = SharedFolder.golden(sub).appendingPathComponent(name).path
+    guard FileManager.default.fileExists(atPath: path) else {
+        return XCTFail("golden file not found: \(path) (set FINEGRAIN_SHARED to the shared/ folder)", file: file, line: line)
+    }
+    let result = Conformance.run(file: try GoldenFile(path: path))
+    print(result.line)
+    XCTAssertTrue(result.ok, result.line, file: file, line: line)
+    XCTAssertGreaterThan(result.total, 0, file: file, line: line)
+}
+
 /// `finegrain conformance shared/golden/verl/*.json`, as a test: every verl file must PASS.
 final class GoldenSuiteTests: XCTestCase {
     func testEveryVerlFilePasses() throws {

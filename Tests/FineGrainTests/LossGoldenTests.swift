@@ -4,18 +4,8 @@ import FineGrainConformance
 
 /// Runs every loss / KL / aggregation / statistics golden file of `shared/golden/verl` and asserts PASS.
 final class LossGoldenTests: XCTestCase {
-    static var sharedDir: String {
-        if let env = ProcessInfo.processInfo.environment["FINEGRAIN_SHARED"], !env.isEmpty { return env }
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.appendingPathComponent("../shared").standardizedFileURL.path
-    }
-
-    func golden(_ name: String) throws {
-        let path = Self.sharedDir + "/golden/verl/" + name
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("golden file \(path) not found") }
-        let result = Conformance.run(file: try GoldenFile(path: path))
-        print(result.line)
-        XCTAssertTrue(result.ok, result.line)
+    func golden(_ stem: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try assertGoldenPasses("verl", stem, file: file, line: line)
     }
 
     func testLossVanilla() throws { try golden("policy_loss_vanilla.json") }

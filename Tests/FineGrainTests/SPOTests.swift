@@ -6,23 +6,8 @@ import FineGrainConformance
 /// SPO-chain, SPO-tree, the SPO trainer's whitening, SALT and PORTool: golden files, the spec's worked
 /// examples (credit_assignment.md §3–§5), invariants and bad input.
 final class SPOTests: XCTestCase {
-    static var papersDir: URL {
-        if let s = ProcessInfo.processInfo.environment["FINEGRAIN_SHARED"], !s.isEmpty {
-            return URL(fileURLWithPath: s).appendingPathComponent("golden/papers")
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/golden/papers")
-    }
-
     func golden(_ stem: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let path = Self.papersDir.appendingPathComponent("\(stem).json").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            return XCTFail("golden file not found: \(path) (set FINEGRAIN_SHARED)", file: file, line: line)
-        }
-        let result = Conformance.run(file: try GoldenFile(path: path))
-        print(result.line)
-        XCTAssertTrue(result.ok, result.line, file: file, line: line)
-        XCTAssertGreaterThan(result.total, 0, file: file, line: line)
+        try assertGoldenPasses("papers", stem, file: file, line: line)
     }
 
     func testGoldenChain() throws { try golden("spo_chain_advantages") }

@@ -5,25 +5,9 @@ import FineGrainConformance
 
 /// Shared helpers of the `Tree*` tests (TEMPO, HAPO token-level group average, DTPO, G-RA, TP-GRPO).
 enum TreeSupport {
-    /// `shared/golden/papers`: `$FINEGRAIN_SHARED/golden/papers` if set, else `../shared` beside the repository root.
-    static var papersDir: URL {
-        if let s = ProcessInfo.processInfo.environment["FINEGRAIN_SHARED"], !s.isEmpty {
-            return URL(fileURLWithPath: s).appendingPathComponent("golden/papers")
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/golden/papers")
-    }
-
     /// Runs one paper golden file and requires PASS (prints the PASS/FAIL line).
     static func checkGolden(_ stem: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let path = papersDir.appendingPathComponent("\(stem).json").path
-        guard FileManager.default.fileExists(atPath: path) else {
-            return XCTFail("golden file not found: \(path) (set FINEGRAIN_SHARED to the shared/ folder)", file: file, line: line)
-        }
-        let result = Conformance.run(file: try GoldenFile(path: path))
-        print(result.line)
-        XCTAssertTrue(result.ok, result.line, file: file, line: line)
-        XCTAssertGreaterThan(result.total, 0, file: file, line: line)
+        try assertGoldenPasses("papers", stem, file: file, line: line)
     }
 
     /// A batch from token rows (ids), one group id per row, an outcome per row; mask all 1 unless given.
