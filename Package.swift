@@ -7,12 +7,14 @@ let package = Package(
     products: [
         .library(name: "FineGrain", targets: ["FineGrain"]),
         .library(name: "FineGrainTrainer", targets: ["FineGrainTrainer"]),
+        .library(name: "FineGrainServer", targets: ["FineGrainServer"]),
         .executable(name: "finegrain", targets: ["finegrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // The core library: ragged batches, estimators, losses. No heavy dependencies.
@@ -24,17 +26,23 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // The embedded trainer: a tiny GPT with forward/backward pairs, AdamW, sampling, tasks, the RL loop.
         .target(name: "FineGrainTrainer", dependencies: ["FineGrain", "CBLAS"]),
+        // The HTTP service (Hummingbird 2): the registry over JSON.
+        .target(name: "FineGrainServer", dependencies: ["FineGrain", .product(name: "Hummingbird", package: "hummingbird")]),
         // Golden-file conformance runner (shared by the CLI and the test suite).
         .target(name: "FineGrainConformance", dependencies: ["FineGrain"]),
         .executableTarget(
             name: "finegrain",
             dependencies: [
-                "FineGrain", "FineGrainConformance", "FineGrainTrainer",
+                "FineGrain", "FineGrainConformance", "FineGrainTrainer", "FineGrainServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "FineGrainTests", dependencies: ["FineGrain", "FineGrainConformance", "FineGrainTrainer"]),
         .testTarget(name: "FineGrainTrainerTests", dependencies: ["FineGrainTrainer", "FineGrain"]),
+        .testTarget(name: "FineGrainServerTests", dependencies: [
+            "FineGrainServer", "FineGrain",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ]
 )

@@ -8,7 +8,7 @@ import Logging
 #endif
 
 @main
-struct FineGrainCLI: ParsableCommand {
+struct FineGrainCLI: AsyncParsableCommand {
     /// Allocator tuning for a process that allocates many same-sized, multi-megabyte token columns in a
     /// loop (estimator outputs, per-step batches): glibc serves blocks above 128 KiB with fresh `mmap`s, so
     /// every call pays page faults and kernel zeroing for its outputs (measured: more system than user time
@@ -21,11 +21,11 @@ struct FineGrainCLI: ParsableCommand {
         #endif
     }
 
-    static func main() {
+    static func main() async {
         tuneAllocator()
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
         } catch {
             exit(withError: error)
         }
@@ -34,7 +34,7 @@ struct FineGrainCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finegrain",
         abstract: "Fine-grained reward design and credit assignment for RL post-training of language models.",
-        subcommands: [Demo.self, Compare.self, Train.self, Advantages.self, Methods.self, ConformanceCommand.self, Bench.self],
+        subcommands: [Demo.self, Compare.self, Train.self, Serve.self, Advantages.self, Methods.self, ConformanceCommand.self, Bench.self],
         defaultSubcommand: nil
     )
 }

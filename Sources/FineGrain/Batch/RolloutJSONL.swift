@@ -125,7 +125,7 @@ public enum RolloutJSONL {
     }
 
     /// A per-token float column: absent everywhere -> nil; a length that differs from `tokens` -> error.
-    static func tokenColumn(_ records: [[String: JSONValue]], _ field: String, batch: RolloutBatch) throws -> [Double]? {
+    public static func tokenColumn(_ records: [[String: JSONValue]], _ field: String, batch: RolloutBatch) throws -> [Double]? {
         guard records.contains(where: { !($0[field]?.isNull ?? true) }) else { return nil }
         return try raggedColumn(records, field, offsets: batch.offsets, unit: "tokens")
     }
