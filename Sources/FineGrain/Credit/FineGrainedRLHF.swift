@@ -212,8 +212,124 @@ public enum FineGrainedRLHF {
     }
 
     public static func compute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput {
+        if try !p.bool("reference_compatible"), let out = try fusedCompute(b, p) { return out }
         let s = try pipeline(b, p)
         return AdvantageOutput(advantages: s.advantages, returns: s.returns)
+    }
+
+    /// `pipeline`'s advantages and returns without `reference_compatible`, without materialising its stages:
+    /// pass 1 sums the moments of the penalized token rewards (recomputed from the `[S]` step rewards and the
+    /// KL, not stored), pass 2 whitens them on the fly inside the fused GAE scan, which accumulates the
+    /// advantage moments for the final whitening. Scratch: `[S]` step rewards. Nil (use `pipeline`) when the
+    /// step ends are not increasing within `1 ... length` (unvalidated batches).
+    static func fusedCompute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput? {
+        let m = info.name
+        guard let so = b.stepOffsets, let ends = b.stepEnds else { throw FineGrainError.missingField(field: "step_ends", method: m) }
+        guard let rel = b.extraStepColumns["step_relevance"] else { throw FineGrainError.missingField(field: "step_relevance", method: m) }
+        guard let fac = b.extraStepColumns["step_factuality"] else { throw FineGrainError.missingField(field: "step_factuality", method: m) }
+        let values = try b.require(b.value, "values", method: m)
+        let old = try RewardModelPPO.behaviourLogprobs(b, method: m)
+        let ref = try b.require(b.refLogprob, "ref_logprobs", method: m)
+        let cScale = try p.double("completeness_scale"), cBias = try p.double("completeness_bias")
+        let cStd = try p.double("completeness_std")
+        try p.require("completeness_std", cStd != 0, "must be non-zero")
+        let scores: [Double]? = (cScale != 0 || cBias != 0) ? try b.require(b.outcome, "reward", method: m) : nil
+        let w = [try p.double("relevance_positive_reward"), try p.double("relevance_negative_reward"),
+                 try p.double("factuality_positive_reward"), try p.double("factuality_negative_reward")]
+        let cMean = try p.double("completeness_mean")
+        let rows = b.count
+        guard so.count == rows + 1, so.last ?? 0 <= ends.count, rel.count >= ends.count, fac.count >= ends.count else { return nil }
+        // [S] step rewards, in `pipeline`'s order of checks (row by row, relevance before factuality).
+        var sr = overwrittenDoubles(ends.count), sf = overwrittenDoubles(ends.count)
+        for r in 0 ..< rows {
+            var prev = 0
+            let len = b.offsets[r + 1] - b.offsets[r]
+            for s in so[r] ..< so[r + 1] {
+                guard ends[s] > prev, ends[s] <= len else { return nil }
+                prev = ends[s]
+                sr[s] = try stepReward(rel[s], w[0], w[1], "step_relevance", r, s - so[r])
+                sf[s] = try stepReward(fac[s], w[2], w[3], "step_factuality", r, s - so[r])
+            }
+        }
+        let beta = try p.double("kl_coef")
+        let gamma = try p.double("gamma"), lam = try p.double("lam")
+        let whitenRewards = try p.bool("whiten_rewards")
+        let hasScores = scores != nil
+        let n = b.tokenCount
+        return try sr.withUnsafeBufferPointer { srp in try sf.withUnsafeBufferPointer { sfp in
+            try so.withUnsafeBufferPointer { sop in try ends.withUnsafeBufferPointer { ep in
+                try old.withUnsafeBufferPointer { op in try ref.withUnsafeBufferPointer { rp in
+                    try (scores ?? []).withUnsafeBufferPointer { scp in try b.offsets.withUnsafeBufferPointer { fp in
+                        let srs = SharedPointer(srp), sfs = SharedPointer(sfp), sos = SharedPointer(sop), es = SharedPointer(ep)
+                        let os = SharedPointer(op), rs = SharedPointer(rp), scs = SharedPointer(scp), fs = SharedPointer(fp)
+                        // The penalized reward of every token of row r, from its end: `body(i, rw)`.
+                        @Sendable @inline(__always) func walkRow(_ r: Int, _ mk: UnsafePointer<UInt8>, _ body: (Int, Double) -> Void) {
+                            guard let off = fs.base, let o = os.base, let rf = rs.base, let so = sos.base else { return }
+                            let lo = off[r], hi = off[r &+ 1]
+                            let s0 = so[r]
+                            var s = so[r &+ 1] &- 1
+                            var tEnd = s >= s0 ? lo &+ es.base![s] &- 1 : -1
+                            var ci = -1, comp = 0.0
+                            if hasScores {
+                                ci = RewardModelPPO.lastValid(mk, lo, hi)
+                                comp = completeness(scs.base![r], mean: cMean, std: cStd, scale: cScale, bias: cBias)
+                            }
+                            var i = hi &- 1
+                            while i >= lo {
+                                var a = 0.0, f = 0.0
+                                if i == tEnd {
+                                    a += srs.base![s]; f += sfs.base![s]
+                                    s &-= 1
+                                    tEnd = s >= s0 ? lo &+ es.base![s] &- 1 : -1
+                                }
+                                let raw = a + (f + (i == ci ? comp : 0))
+                                body(i, raw - beta * (mk[i] != 0 ? o[i] - rf[i] : 0))
+                                i &-= 1
+                            }
+                        }
+                        // Pass 1: moments of the penalized rewards over mask-1 tokens.
+                        var mu1 = 0.0, scale1 = 1.0
+                        if whitenRewards {
+                            var parts = [ShiftedMoments](repeating: ShiftedMoments(), count: CreditKernels.rowChunks(rows: rows, tokens: n))
+                            b.mask.withUnsafeBufferPointer { mp in parts.withUnsafeMutableBufferPointer { pb in
+                                let ms = SharedPointer(mp), ps = SharedMutablePointer(pb)
+                                CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
+                                    guard let mk = ms.base else { return }
+                                    var acc = ShiftedMoments()
+                                    for r in rr { walkRow(r, mk) { i, x in if mk[i] != 0 { acc.add(x) } } }
+                                    ps.base![c] = acc
+                                }
+                            } }
+                            let (cnt, mu, variance) = ShiftedMoments.combine(parts)
+                            guard cnt > 0 else {
+                                throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
+                            }
+                            mu1 = mu; scale1 = 1 / (variance + 1e-8).squareRoot()
+                        }
+                        // Pass 2: whitened rewards (shift_mean = false) straight into the GAE scan.
+                        let wr = whitenRewards, m1 = mu1, s1 = scale1
+                        var (adv, ret, moments) = RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values,
+                                                                           gamma: gamma, lam: lam) { rr, stepper in
+                            var st = stepper
+                            let mk = st.m
+                            for r in rr {
+                                st.beginRow()
+                                if wr { walkRow(r, mk) { i, x in st.step(i, (x - m1) * s1 + m1) } }
+                                else { walkRow(r, mk) { i, x in st.step(i, x) } }
+                            }
+                            stepper = st
+                        }
+                        // Advantage whitening (shift_mean = true).
+                        let (cnt, mu, variance) = ShiftedMoments.combine(moments)
+                        guard cnt > 0 else {
+                            throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
+                        }
+                        RewardModelPPO.affineMasked(&adv, mask: b.mask, mean: mu, scale: 1 / (variance + 1e-8).squareRoot(), add: 0)
+                        return AdvantageOutput(advantages: adv, returns: ret)
+                    } }
+                } }
+            } }
+        } }
     }
 
     // MARK: - Sentence / sub-sentence segmentation

@@ -241,6 +241,9 @@ public enum SegmentRM {
             guard let e = batch.namedRewards["eos"] else { throw FineGrainError.missingField(field: "rewards.eos", method: m) }
             eos = e
         }
+        if !c.referenceCompatible {
+            return try fusedCompute(batch, p, c, entropies: h, rmValues: u, values: values, old: old, ref: ref, eos: eos)
+        }
         let seg = try tokenRewards(offsets: batch.offsets, mask: batch.mask, entropies: h, rmValues: u, eos: eos, config: c)
         let shaped = try shape(offsets: batch.offsets, mask: batch.mask, tokenRewards: seg.rewards, sequenceRewards: seg.sequence,
                                logprobs: old, refLogprobs: ref, klCoef: try p.double("kl_coef"),
@@ -254,6 +257,131 @@ public enum SegmentRM {
         for x in seg.avgSegmentLength { meanLen += x }
         return AdvantageOutput(advantages: adv, returns: ret,
                                diagnostics: ["avg_segment_length": meanLen / Double(Swift.max(batch.count, 1))])
+    }
+
+    /// `compute` without `reference_compatible` in one backward scan per row: `tokenRewards` (segments walked
+    /// from the last one, each normalised and spread as it is met), `shape` and GAE (verl masking) fused, the
+    /// advantage moments accumulated for the normalisation. Scratch: `[R]` average segment lengths.
+    static func fusedCompute(_ batch: RolloutBatch, _ p: Params, _ c: Config, entropies: [Double], rmValues: [Double],
+                             values: [Double], old: [Double], ref: [Double], eos: [Double]?) throws -> AdvantageOutput {
+        let rows = batch.count
+        let beta = Swift.max(try p.double("kl_coef"), 0), clip = try p.double("reward_clip")
+        let gamma = try p.double("gamma"), lam = try p.double("lam")
+        let tau = c.threshold, bandit = c.rewardType == "segment_last_avg"
+        let kind = c.rewardType == "every_segment_last" ? 2 : c.rewardType == "same_segment_last" ? 1 : 0
+        let co = c.normalizeReward ? c.coefficients : nil
+        let locNorm = co != nil && !bandit
+        let (ca, cb, cc, cd) = co.map { ($0[0], $0[1], $0[2], $0[3]) } ?? (0, 0, 0, 0)
+        let sigmaMin = c.sigmaMin, banditNorm = c.normalizeReward, rmMean = c.rmMean, rmStd = c.rmStd
+        let lengthNorm = c.lengthNorm, penalty = c.penalty, lt = c.lengthThreshold ?? Int.max
+        let isBanditThreshold = tau == banditThreshold
+        var avgLen = [Double](repeating: 0, count: rows)   // [R]
+        var (adv, ret, moments) = entropies.withUnsafeBufferPointer { hp in rmValues.withUnsafeBufferPointer { up in
+            old.withUnsafeBufferPointer { op in ref.withUnsafeBufferPointer { rp in batch.offsets.withUnsafeBufferPointer { fp in
+                (eos ?? []).withUnsafeBufferPointer { ep in avgLen.withUnsafeMutableBufferPointer { lb in
+                    let hs = SharedPointer(hp), us = SharedPointer(up), os = SharedPointer(op), rs = SharedPointer(rp)
+                    let fs = SharedPointer(fp), es = SharedPointer(eos == nil ? nil : ep), ls = SharedMutablePointer(lb)
+                    return RewardModelPPO.fusedScan(offsets: batch.offsets, mask: batch.mask, values: values, gamma: gamma, lam: lam) { rr, stepper in
+                        guard let h = hs.base, let u = us.base, let o = os.base, let rf = rs.base, let off = fs.base,
+                              let avg = ls.base else { return }
+                        var st = stepper
+                        let mk = st.m
+                        for r in rr {
+                            let lo = off[r], hi = off[r &+ 1]
+                            st.beginRow()
+                            let last = RewardModelPPO.lastValid(mk, lo, hi)
+                            // `shape` per token: clamp the segment reward, subtract the k1 KL.
+                            @inline(__always) func shaped(_ i: Int, _ tr: Double) -> Double {
+                                Swift.min(Swift.max(tr, -clip), clip) - beta * (mk[i] != 0 ? o[i] - rf[i] : 0)
+                            }
+                            guard last >= 0 else {   // no valid token: no reward (every output 0)
+                                var i = hi &- 1
+                                while i >= lo { st.step(i, 0); i &-= 1 }
+                                continue
+                            }
+                            let e = last &- lo
+                            let f = isBanditThreshold ? e : (e > 0 ? e &- 1 : 0)
+                            var k = 1, j = 0
+                            while j < f { if h[lo &+ j] > tau { k &+= 1 }; j &+= 1 }
+                            let kk = Double(k)
+                            avg[r] = Double(f &+ 1) / kk
+                            var penalise = e &+ 1 > lt
+                            if let ev = es.base, ev[r] == 0 { penalise = true }
+                            if bandit {
+                                // Sequence score (mean of the segment scores) on the last valid token.
+                                var seq = penalty
+                                if !penalise {
+                                    var sum = 0.0, idx = 0
+                                    j = 0
+                                    while idx < k {
+                                        let end: Int
+                                        if idx == k &- 1 { end = f } else {
+                                            while !(h[lo &+ j] > tau) { j &+= 1 }
+                                            end = j; j &+= 1
+                                        }
+                                        idx &+= 1
+                                        var v = u[lo &+ end]
+                                        if banditNorm { v = (v - rmMean) / rmStd }
+                                        sum += v
+                                    }
+                                    seq = sum / kk
+                                }
+                                var i = hi &- 1
+                                while i >= lo { st.step(i, shaped(i, i == last ? seq : 0)); i &-= 1 }
+                                continue
+                            }
+                            if penalise {
+                                var i = hi &- 1
+                                while i >= lo { st.step(i, shaped(i, penalty)); i &-= 1 }
+                                continue
+                            }
+                            // Tokens after the final end (EOS, padding) get no segment reward.
+                            var i = hi &- 1
+                            let fAbs = lo &+ f
+                            while i > fAbs { st.step(i, shaped(i, 0)); i &-= 1 }
+                            // Segments from the last: segment idx ends at `end`, starts after the previous end.
+                            var end = f, idx = k
+                            while idx >= 1 {
+                                var start = 0
+                                if idx > 1 {
+                                    var q = end &- 1
+                                    while !(h[lo &+ q] > tau) { q &-= 1 }
+                                    start = q &+ 1
+                                }
+                                let len = end &- start &+ 1
+                                var v = u[lo &+ end]
+                                if locNorm {
+                                    let lp = Double.log(Double(idx) / kk + 1e-10)
+                                    let sd = Swift.max(cb * lp + cd, sigmaMin)
+                                    v = (v - (ca * lp + cc)) / sd
+                                }
+                                let a = lo &+ start
+                                switch kind {
+                                case 2:
+                                    st.step(i, shaped(i, v)); i &-= 1
+                                    while i >= a { st.step(i, shaped(i, 0)); i &-= 1 }
+                                case 1:
+                                    while i >= a { st.step(i, shaped(i, v)); i &-= 1 }
+                                default:
+                                    var w = v / Double(len)   // the paper's even split over the segment's tokens
+                                    if lengthNorm { w /= Double(e &+ 1) }
+                                    while i >= a { st.step(i, shaped(i, w)); i &-= 1 }
+                                }
+                                end = start &- 1; idx &-= 1
+                            }
+                        }
+                        stepper = st
+                    }
+                } }
+            } } }
+        } }
+        if try p.bool("normalize_advantages") {
+            try RewardModelPPO.normalize(&adv, mask: batch.mask, moments: moments, method: info.name)
+        }
+        var meanLen = 0.0
+        for x in avgLen { meanLen += x }
+        return AdvantageOutput(advantages: adv, returns: ret,
+                               diagnostics: ["avg_segment_length": meanLen / Double(Swift.max(rows, 1))])
     }
 
     /// The reference's `compute_reward`: `reward = clamp(r, -clip, clip) - max(beta, 0) * kl`, kl = k1 in float32.
