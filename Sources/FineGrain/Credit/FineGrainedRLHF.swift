@@ -256,80 +256,88 @@ public enum FineGrainedRLHF {
         let whitenRewards = try p.bool("whiten_rewards")
         let hasScores = scores != nil
         let n = b.tokenCount
-        return try sr.withUnsafeBufferPointer { srp in try sf.withUnsafeBufferPointer { sfp in
-            try so.withUnsafeBufferPointer { sop in try ends.withUnsafeBufferPointer { ep in
-                try old.withUnsafeBufferPointer { op in try ref.withUnsafeBufferPointer { rp in
-                    try (scores ?? []).withUnsafeBufferPointer { scp in try b.offsets.withUnsafeBufferPointer { fp in
-                        let srs = SharedPointer(srp), sfs = SharedPointer(sfp), sos = SharedPointer(sop), es = SharedPointer(ep)
-                        let os = SharedPointer(op), rs = SharedPointer(rp), scs = SharedPointer(scp), fs = SharedPointer(fp)
-                        // The penalized reward of every token of row r, from its end: `body(i, rw)`.
-                        @Sendable @inline(__always) func walkRow(_ r: Int, _ mk: UnsafePointer<UInt8>, _ body: (Int, Double) -> Void) {
-                            guard let off = fs.base, let o = os.base, let rf = rs.base, let so = sos.base else { return }
-                            let lo = off[r], hi = off[r &+ 1]
-                            let s0 = so[r]
-                            var s = so[r &+ 1] &- 1
-                            var tEnd = s >= s0 ? lo &+ es.base![s] &- 1 : -1
-                            var ci = -1, comp = 0.0
-                            if hasScores {
-                                ci = RewardModelPPO.lastValid(mk, lo, hi)
-                                comp = completeness(scs.base![r], mean: cMean, std: cStd, scale: cScale, bias: cBias)
-                            }
-                            var i = hi &- 1
-                            while i >= lo {
-                                var a = 0.0, f = 0.0
-                                if i == tEnd {
-                                    a += srs.base![s]; f += sfs.base![s]
-                                    s &-= 1
-                                    tEnd = s >= s0 ? lo &+ es.base![s] &- 1 : -1
-                                }
-                                let raw = a + (f + (i == ci ? comp : 0))
-                                body(i, raw - beta * (mk[i] != 0 ? o[i] - rf[i] : 0))
-                                i &-= 1
-                            }
-                        }
-                        // Pass 1: moments of the penalized rewards over mask-1 tokens.
-                        var mu1 = 0.0, scale1 = 1.0
-                        if whitenRewards {
-                            var parts = [ShiftedMoments](repeating: ShiftedMoments(), count: CreditKernels.rowChunks(rows: rows, tokens: n))
-                            b.mask.withUnsafeBufferPointer { mp in parts.withUnsafeMutableBufferPointer { pb in
-                                let ms = SharedPointer(mp), ps = SharedMutablePointer(pb)
+        var adv = overwrittenDoubles(n), ret = overwrittenDoubles(n)   // [N], every position written below
+        // Pass 1: the penalized rewards `raw - beta * kl` straight into the advantage buffer, with their moments.
+        var parts = [ShiftedMoments](repeating: ShiftedMoments(), count: CreditKernels.rowChunks(rows: rows, tokens: n))
+        sr.withUnsafeBufferPointer { srp in sf.withUnsafeBufferPointer { sfp in
+            so.withUnsafeBufferPointer { sop in ends.withUnsafeBufferPointer { ep in
+                old.withUnsafeBufferPointer { op in ref.withUnsafeBufferPointer { rp in
+                    (scores ?? []).withUnsafeBufferPointer { scp in b.offsets.withUnsafeBufferPointer { fp in
+                        b.mask.withUnsafeBufferPointer { mp in adv.withUnsafeMutableBufferPointer { ab in
+                            parts.withUnsafeMutableBufferPointer { pb in
+                                let srs = SharedPointer(srp), sfs = SharedPointer(sfp), sos = SharedPointer(sop), es = SharedPointer(ep)
+                                let os = SharedPointer(op), rs = SharedPointer(rp), scs = SharedPointer(scp), fs = SharedPointer(fp)
+                                let ms = SharedPointer(mp), outs = SharedMutablePointer(ab), ps = SharedMutablePointer(pb)
                                 CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
-                                    guard let mk = ms.base else { return }
-                                    var acc = ShiftedMoments()
-                                    for r in rr { walkRow(r, mk) { i, x in if mk[i] != 0 { acc.add(x) } } }
-                                    ps.base![c] = acc
+                                    guard let off = fs.base, let o = os.base, let rf = rs.base, let sop = sos.base,
+                                          let mk = ms.base, let out = outs.base else { return }
+                                    var cnt = 0, k = 0.0, s1 = 0.0, s2 = 0.0
+                                    for r in rr {
+                                        let lo = off[r], hi = off[r &+ 1]
+                                        for i in lo ..< hi { out[i] = 0 - beta * (mk[i] != 0 ? o[i] - rf[i] : 0) }
+                                        var ci = -1, comp = 0.0
+                                        if hasScores {
+                                            ci = RewardModelPPO.lastValid(mk, lo, hi)
+                                            comp = completeness(scs.base![r], mean: cMean, std: cStd, scale: cScale, bias: cBias)
+                                        }
+                                        var compPlaced = ci < 0
+                                        for st in sop[r] ..< sop[r &+ 1] {
+                                            let t = lo &+ es.base![st] &- 1
+                                            var c = 0.0
+                                            if t == ci { c = comp; compPlaced = true }
+                                            let raw = (0 + srs.base![st]) + ((0 + sfs.base![st]) + c)
+                                            out[t] = raw - beta * (mk[t] != 0 ? o[t] - rf[t] : 0)
+                                        }
+                                        if !compPlaced { out[ci] = (0 + (0 + comp)) - beta * (o[ci] - rf[ci]) }
+                                        if whitenRewards {
+                                            for i in lo ..< hi where mk[i] != 0 {
+                                                let x = out[i]
+                                                if cnt == 0 { k = x }
+                                                let d = x - k
+                                                s1 += d; s2 += d * d; cnt &+= 1
+                                            }
+                                        }
+                                    }
+                                    ps.base![c] = ShiftedMoments(n: cnt, shift: k, s1: s1, s2: s2)
                                 }
-                            } }
-                            let (cnt, mu, variance) = ShiftedMoments.combine(parts)
-                            guard cnt > 0 else {
-                                throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
                             }
-                            mu1 = mu; scale1 = 1 / (variance + 1e-8).squareRoot()
-                        }
-                        // Pass 2: whitened rewards (shift_mean = false) straight into the GAE scan.
-                        let wr = whitenRewards, m1 = mu1, s1 = scale1
-                        var (adv, ret, moments) = RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values,
-                                                                           gamma: gamma, lam: lam) { rr, stepper in
-                            var st = stepper
-                            let mk = st.m
-                            for r in rr {
-                                st.beginRow()
-                                if wr { walkRow(r, mk) { i, x in st.step(i, (x - m1) * s1 + m1) } }
-                                else { walkRow(r, mk) { i, x in st.step(i, x) } }
-                            }
-                            stepper = st
-                        }
-                        // Advantage whitening (shift_mean = true).
-                        let (cnt, mu, variance) = ShiftedMoments.combine(moments)
-                        guard cnt > 0 else {
-                            throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
-                        }
-                        RewardModelPPO.affineMasked(&adv, mask: b.mask, mean: mu, scale: 1 / (variance + 1e-8).squareRoot(), add: 0)
-                        return AdvantageOutput(advantages: adv, returns: ret)
+                        } }
                     } }
                 } }
             } }
         } }
+        // Reward whitening (shift_mean = false) is applied row by row inside pass 2, just before each row's scan.
+        var mu1 = 0.0, scale1 = 1.0
+        if whitenRewards {
+            let (cnt, mu, variance) = ShiftedMoments.combine(parts)
+            guard cnt > 0 else {
+                throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
+            }
+            mu1 = mu; scale1 = 1 / (variance + 1e-8).squareRoot()
+        }
+        let wr = whitenRewards, m1 = mu1, sc1 = scale1
+        let moments = b.offsets.withUnsafeBufferPointer { fp in
+            let fs = SharedPointer(fp)
+            return RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values, gamma: gamma, lam: lam,
+                                            into: &adv, &ret) { rr, gae in
+                guard let off = fs.base else { return ShiftedMoments() }
+                let mk = gae.m, a = gae.a
+                var mom = ShiftedMoments()
+                for r in rr {
+                    let lo = off[r], hi = off[r &+ 1]
+                    if wr { for i in lo ..< hi { a[i] = mk[i] != 0 ? (a[i] - m1) * sc1 + m1 : 0 } }
+                    gae.scan(lo, hi, &mom)
+                }
+                return mom
+            }
+        }
+        // Advantage whitening (shift_mean = true).
+        let (cnt, mu, variance) = ShiftedMoments.combine(moments)
+        guard cnt > 0 else {
+            throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
+        }
+        RewardModelPPO.affineMasked(&adv, mask: b.mask, mean: mu, scale: 1 / (variance + 1e-8).squareRoot(), add: 0)
+        return AdvantageOutput(advantages: adv, returns: ret)
     }
 
     // MARK: - Sentence / sub-sentence segmentation

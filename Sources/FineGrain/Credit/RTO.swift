@@ -84,26 +84,22 @@ public enum RTO {
         var (adv, ret, moments) = dpo.withUnsafeBufferPointer { dp in ref.withUnsafeBufferPointer { rp in
             old.withUnsafeBufferPointer { op in score.withUnsafeBufferPointer { sp in b.offsets.withUnsafeBufferPointer { fp in
                 let d = SharedPointer(dp), rf = SharedPointer(rp), o = SharedPointer(op), sc = SharedPointer(sp), off = SharedPointer(fp)
-                return RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values, gamma: gamma, lam: lam) { rows, stepper in
-                    guard let d = d.base, let rf = rf.base, let o = o.base, let sc = sc.base, let off = off.base else { return }
-                    var st = stepper
-                    let mk = st.m
+                return RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values, gamma: gamma, lam: lam) { rows, gae in
+                    guard let d = d.base, let rf = rf.base, let o = o.base, let sc = sc.base, let off = off.base else { return ShiftedMoments() }
+                    let mk = gae.m, a = gae.a
+                    var mom = ShiftedMoments()
                     for r in rows {
                         let lo = off[r], hi = off[r &+ 1]
-                        let last = RewardModelPPO.lastValid(mk, lo, hi)
-                        let rm = Swift.min(Swift.max(sc[r], -rclip), rclip)
-                        st.beginRow()
-                        var i = hi &- 1
-                        while i >= lo {
+                        for i in lo ..< hi {
                             let valid = mk[i] != 0
                             let x = Swift.min(Swift.max((valid ? d[i] - rf[i] : 0) * s, -c), c)
-                            var rw = x - beta * (valid ? o[i] - rf[i] : 0)
-                            if i == last { rw += rm }
-                            if openRLHF { st.stepOpenRLHF(i, rw) } else { st.step(i, rw) }
-                            i &-= 1
+                            a[i] = x - beta * (valid ? o[i] - rf[i] : 0)
                         }
+                        let last = RewardModelPPO.lastValid(mk, lo, hi)
+                        if last >= 0 { a[last] += Swift.min(Swift.max(sc[r], -rclip), rclip) }
+                        if openRLHF { gae.scanOpenRLHF(lo, hi, &mom) } else { gae.scan(lo, hi, &mom) }
                     }
-                    stepper = st
+                    return mom
                 }
             } } }
         } }

@@ -116,47 +116,59 @@ struct ShiftedMoments {
     }
 }
 
-/// One row's GAE backward scan, step by step, writing the advantages and returns and accumulating the
-/// masked advantage moments. The caller supplies each token's reward as it walks the row from its end.
-struct GAEStepper {
+/// One row's GAE backward scan over the output buffers: the caller first writes each token's reward into the
+/// advantage buffer of the row (`a[lo ..< hi]`, cache-hot), then `scan` reads it back and overwrites it with
+/// the advantage in the same backward pass, writes the returns and accumulates the masked advantage moments.
+struct RowGAE {
     let v: UnsafePointer<Double>, m: UnsafePointer<UInt8>
     let a: UnsafeMutablePointer<Double>, g: UnsafeMutablePointer<Double>
     let gamma: Double, gl: Double
-    var nextV = 0.0, lastA = 0.0
-    var moments = ShiftedMoments()
-
-    init(v: UnsafePointer<Double>, m: UnsafePointer<UInt8>, a: UnsafeMutablePointer<Double>, g: UnsafeMutablePointer<Double>,
-         gamma: Double, lam: Double) {
-        self.v = v; self.m = m; self.a = a; self.g = g; self.gamma = gamma; gl = gamma * lam
-    }
-
-    @inline(__always) mutating func beginRow() { nextV = 0; lastA = 0 }
 
     /// verl's convention (`RewardModelPPO.gae` default): mask-0 tokens carry the value and advantage; both
     /// outputs are 0 there.
     @inline(__always)
-    mutating func step(_ i: Int, _ r: Double) {
-        if m[i] != 0 {
-            let vi = v[i]
-            lastA = (r + gamma * nextV - vi) + gl * lastA
-            nextV = vi
-            a[i] = lastA; g[i] = lastA + vi
-            moments.add(lastA)
-        } else {
-            a[i] = 0; g[i] = 0
+    func scan(_ lo: Int, _ hi: Int, _ mom: inout ShiftedMoments) {
+        var n = mom.n, k = mom.shift, s1 = mom.s1, s2 = mom.s2
+        var nextV = 0.0, lastA = 0.0
+        var i = hi &- 1
+        while i >= lo {
+            if m[i] != 0 {
+                let vi = v[i]
+                lastA = (a[i] + gamma * nextV - vi) + gl * lastA
+                nextV = vi
+                a[i] = lastA; g[i] = lastA + vi
+                if n == 0 { k = lastA }
+                let d = lastA - k
+                s1 += d; s2 += d * d; n &+= 1
+            } else {
+                a[i] = 0; g[i] = 0
+            }
+            i &-= 1
         }
+        mom = ShiftedMoments(n: n, shift: k, s1: s1, s2: s2)
     }
 
     /// OpenRLHF's convention (`openRLHFMasking`): `V * m`, `r * m`, every position a step, outputs not zeroed;
     /// the moments count mask-1 positions only.
     @inline(__always)
-    mutating func stepOpenRLHF(_ i: Int, _ r: Double) {
-        let mk = m[i] != 0
-        let vi = mk ? v[i] : 0, ri = mk ? r : 0
-        lastA = (ri + gamma * nextV - vi) + gl * lastA
-        nextV = vi
-        a[i] = lastA; g[i] = lastA + vi
-        if mk { moments.add(lastA) }
+    func scanOpenRLHF(_ lo: Int, _ hi: Int, _ mom: inout ShiftedMoments) {
+        var n = mom.n, k = mom.shift, s1 = mom.s1, s2 = mom.s2
+        var nextV = 0.0, lastA = 0.0
+        var i = hi &- 1
+        while i >= lo {
+            let mk = m[i] != 0
+            let vi = mk ? v[i] : 0, ri = mk ? a[i] : 0
+            lastA = (ri + gamma * nextV - vi) + gl * lastA
+            nextV = vi
+            a[i] = lastA; g[i] = lastA + vi
+            if mk {
+                if n == 0 { k = lastA }
+                let d = lastA - k
+                s1 += d; s2 += d * d; n &+= 1
+            }
+            i &-= 1
+        }
+        mom = ShiftedMoments(n: n, shift: k, s1: s1, s2: s2)
     }
 }
 
@@ -186,13 +198,23 @@ extension RewardModelPPO {
         affineMasked(&x, mask: mask, mean: mu, scale: 1 / Swift.max(variance, 1e-8).squareRoot(), add: nil)
     }
 
-    /// Runs one fused scan per row chunk: `body(chunk, rows, stepper)` walks its rows; returns the outputs and
-    /// each chunk's advantage moments (in chunk order).
+    /// Runs one fused scan per row chunk: `body(rows, gae)` walks its rows (writing each row's rewards into
+    /// `gae.a`, then `gae.scan`) and returns the chunk's advantage moments. Returns the outputs and the moments
+    /// in chunk order.
     static func fusedScan(offsets: [Int], mask: [UInt8], values: [Double], gamma: Double, lam: Double,
-                          _ body: @Sendable (Range<Int>, inout GAEStepper) -> Void)
+                          _ body: @Sendable (Range<Int>, RowGAE) -> ShiftedMoments)
         -> (advantages: [Double], returns: [Double], moments: [ShiftedMoments]) {
+        var adv = overwrittenDoubles(offsets.last ?? 0)   // [N], every position written by the scan
+        var ret = overwrittenDoubles(offsets.last ?? 0)   // [N]
+        let parts = fusedScan(offsets: offsets, mask: mask, values: values, gamma: gamma, lam: lam, into: &adv, &ret, body)
+        return (adv, ret, parts)
+    }
+
+    /// `fusedScan` into caller-provided `[N]` outputs (e.g. an advantage buffer already holding the rewards).
+    static func fusedScan(offsets: [Int], mask: [UInt8], values: [Double], gamma: Double, lam: Double,
+                          into adv: inout [Double], _ ret: inout [Double],
+                          _ body: @Sendable (Range<Int>, RowGAE) -> ShiftedMoments) -> [ShiftedMoments] {
         let n = offsets.last ?? 0, rows = offsets.count - 1
-        var adv = overwrittenDoubles(n), ret = overwrittenDoubles(n)   // [N], every position written by the scan
         var parts = [ShiftedMoments](repeating: ShiftedMoments(), count: CreditKernels.rowChunks(rows: rows, tokens: n))
         values.withUnsafeBufferPointer { vp in mask.withUnsafeBufferPointer { mp in
             adv.withUnsafeMutableBufferPointer { ab in ret.withUnsafeMutableBufferPointer { rb in
@@ -201,14 +223,12 @@ extension RewardModelPPO {
                     let ps = SharedMutablePointer(pb)
                     CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
                         guard let v = v.base, let m = m.base, let a = a.base, let g = g.base else { return }
-                        var st = GAEStepper(v: v, m: m, a: a, g: g, gamma: gamma, lam: lam)
-                        body(rr, &st)
-                        ps.base![c] = st.moments
+                        ps.base![c] = body(rr, RowGAE(v: v, m: m, a: a, g: g, gamma: gamma, gl: gamma * lam))
                     }
                 }
             } }
         } }
-        return (adv, ret, parts)
+        return parts
     }
 
     /// Last mask-1 index of the row `lo ..< hi`, or -1.

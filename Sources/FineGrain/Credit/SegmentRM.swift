@@ -268,7 +268,7 @@ public enum SegmentRM {
         let beta = Swift.max(try p.double("kl_coef"), 0), clip = try p.double("reward_clip")
         let gamma = try p.double("gamma"), lam = try p.double("lam")
         let tau = c.threshold, bandit = c.rewardType == "segment_last_avg"
-        let kind = c.rewardType == "every_segment_last" ? 2 : c.rewardType == "same_segment_last" ? 1 : 0
+        let kind = bandit ? 3 : c.rewardType == "every_segment_last" ? 2 : c.rewardType == "same_segment_last" ? 1 : 0
         let co = c.normalizeReward ? c.coefficients : nil
         let locNorm = co != nil && !bandit
         let (ca, cb, cc, cd) = co.map { ($0[0], $0[1], $0[2], $0[3]) } ?? (0, 0, 0, 0)
@@ -281,37 +281,73 @@ public enum SegmentRM {
                 (eos ?? []).withUnsafeBufferPointer { ep in avgLen.withUnsafeMutableBufferPointer { lb in
                     let hs = SharedPointer(hp), us = SharedPointer(up), os = SharedPointer(op), rs = SharedPointer(rp)
                     let fs = SharedPointer(fp), es = SharedPointer(eos == nil ? nil : ep), ls = SharedMutablePointer(lb)
-                    return RewardModelPPO.fusedScan(offsets: batch.offsets, mask: batch.mask, values: values, gamma: gamma, lam: lam) { rr, stepper in
+                    return RewardModelPPO.fusedScan(offsets: batch.offsets, mask: batch.mask, values: values, gamma: gamma, lam: lam) { rr, gae in
                         guard let h = hs.base, let u = us.base, let o = os.base, let rf = rs.base, let off = fs.base,
-                              let avg = ls.base else { return }
-                        var st = stepper
-                        let mk = st.m
+                              let avg = ls.base else { return ShiftedMoments() }
+                        let mk = gae.m, out = gae.a
+                        var mom = ShiftedMoments()
                         for r in rr {
                             let lo = off[r], hi = off[r &+ 1]
-                            st.beginRow()
+                            // `tokenRewards` for the row, into the advantage buffer.
                             let last = RewardModelPPO.lastValid(mk, lo, hi)
-                            // `shape` per token: clamp the segment reward, subtract the k1 KL.
-                            @inline(__always) func shaped(_ i: Int, _ tr: Double) -> Double {
-                                Swift.min(Swift.max(tr, -clip), clip) - beta * (mk[i] != 0 ? o[i] - rf[i] : 0)
-                            }
-                            guard last >= 0 else {   // no valid token: no reward (every output 0)
-                                var i = hi &- 1
-                                while i >= lo { st.step(i, 0); i &-= 1 }
-                                continue
-                            }
-                            let e = last &- lo
-                            let f = isBanditThreshold ? e : (e > 0 ? e &- 1 : 0)
-                            var k = 1, j = 0
-                            while j < f { if h[lo &+ j] > tau { k &+= 1 }; j &+= 1 }
-                            let kk = Double(k)
-                            avg[r] = Double(f &+ 1) / kk
-                            var penalise = e &+ 1 > lt
-                            if let ev = es.base, ev[r] == 0 { penalise = true }
-                            if bandit {
-                                // Sequence score (mean of the segment scores) on the last valid token.
-                                var seq = penalty
-                                if !penalise {
-                                    var sum = 0.0, idx = 0
+                            var shaped = false
+                            if last < 0 {
+                                for t in lo ..< hi { out[t] = 0 }
+                            } else {
+                                let e = last &- lo
+                                let f = isBanditThreshold ? e : (e > 0 ? e &- 1 : 0)
+                                var penalise = e &+ 1 > lt
+                                if let ev = es.base, ev[r] == 0 { penalise = true }
+                                if kind <= 1 && !penalise {
+                                    // Branch-free segmentation: the K segment ends (as Doubles) go into the row's
+                                    // returns slots g[lo ..< lo + K] and each segment's token reward into
+                                    // a[lo ..< lo + K] (K <= f + 1 <= row length; both are overwritten below).
+                                    let ends = gae.g
+                                    var q = 0
+                                    for jj in 0 ..< f { ends[lo &+ q] = Double(jj); q &+= h[lo &+ jj] > tau ? 1 : 0 }
+                                    ends[lo &+ q] = Double(f)
+                                    let k = q &+ 1, kk = Double(k)
+                                    avg[r] = Double(f &+ 1) / kk
+                                    var start = 0
+                                    for idx in 0 ..< k {   // independent iterations: the log / divisions overlap
+                                        let end = Int(ends[lo &+ idx])
+                                        var v = u[lo &+ end]
+                                        if locNorm {
+                                            let lp = Double.log(Double(idx &+ 1) / kk + 1e-10)
+                                            v = (v - (ca * lp + cc)) / Swift.max(cb * lp + cd, sigmaMin)
+                                        }
+                                        if kind == 0 {
+                                            v = v / Double(end &- start &+ 1)   // the paper's even split
+                                            if lengthNorm { v /= Double(e &+ 1) }
+                                        }
+                                        out[lo &+ idx] = v
+                                        start = end &+ 1
+                                    }
+                                    // `shape` while spreading backward: token t reads segment slot id <= t, which
+                                    // no earlier (higher) token has overwritten yet.
+                                    for t in lo &+ f &+ 1 ..< hi {
+                                        out[t] = Swift.min(Swift.max(0, -clip), clip) - beta * (mk[t] != 0 ? o[t] - rf[t] : 0)
+                                    }
+                                    var id = lo &+ k &- 1, t = lo &+ f
+                                    while t > lo {
+                                        out[t] = Swift.min(Swift.max(out[id], -clip), clip) - beta * (mk[t] != 0 ? o[t] - rf[t] : 0)
+                                        id &-= h[t &- 1] > tau ? 1 : 0
+                                        t &-= 1
+                                    }
+                                    out[lo] = Swift.min(Swift.max(out[id], -clip), clip) - beta * (mk[lo] != 0 ? o[lo] - rf[lo] : 0)
+                                    shaped = true
+                                } else {
+                                for t in lo ..< hi { out[t] = 0 }
+                                var k = 1, j = 0
+                                while j < f { if h[lo &+ j] > tau { k &+= 1 }; j &+= 1 }
+                                let kk = Double(k)
+                                avg[r] = Double(f &+ 1) / kk
+                                if penalise && !bandit {
+                                    for t in lo ..< hi { out[t] = penalty }
+                                } else if bandit && penalise {
+                                    out[last] = penalty
+                                } else {
+                                    var start = 0, idx = 0, seqSum = 0.0
                                     j = 0
                                     while idx < k {
                                         let end: Int
@@ -321,56 +357,39 @@ public enum SegmentRM {
                                         }
                                         idx &+= 1
                                         var v = u[lo &+ end]
-                                        if banditNorm { v = (v - rmMean) / rmStd }
-                                        sum += v
+                                        if bandit {
+                                            if banditNorm { v = (v - rmMean) / rmStd }
+                                        } else if locNorm {
+                                            // The location-aware normaliser: mean and std are log-linear in k/K.
+                                            let lp = Double.log(Double(idx) / kk + 1e-10)
+                                            v = (v - (ca * lp + cc)) / Swift.max(cb * lp + cd, sigmaMin)
+                                        }
+                                        seqSum += v
+                                        let a = lo &+ start, z = lo &+ end
+                                        switch kind {
+                                        case 3: break
+                                        case 2: out[z] = v
+                                        case 1: for t in a ... z { out[t] = v }
+                                        default:
+                                            var w = v / Double(end &- start &+ 1)   // the paper's even split
+                                            if lengthNorm { w /= Double(e &+ 1) }
+                                            for t in a ... z { out[t] = w }
+                                        }
+                                        start = end &+ 1
                                     }
-                                    seq = sum / kk
+                                    if bandit { out[last] = seqSum / kk }
                                 }
-                                var i = hi &- 1
-                                while i >= lo { st.step(i, shaped(i, i == last ? seq : 0)); i &-= 1 }
-                                continue
+                                }
                             }
-                            if penalise {
-                                var i = hi &- 1
-                                while i >= lo { st.step(i, shaped(i, penalty)); i &-= 1 }
-                                continue
+                            // `shape`: clamp, subtract the k1 KL; then the GAE scan over the row.
+                            if !shaped {
+                                for t in lo ..< hi {
+                                    out[t] = Swift.min(Swift.max(out[t], -clip), clip) - beta * (mk[t] != 0 ? o[t] - rf[t] : 0)
+                                }
                             }
-                            // Tokens after the final end (EOS, padding) get no segment reward.
-                            var i = hi &- 1
-                            let fAbs = lo &+ f
-                            while i > fAbs { st.step(i, shaped(i, 0)); i &-= 1 }
-                            // Segments from the last: segment idx ends at `end`, starts after the previous end.
-                            var end = f, idx = k
-                            while idx >= 1 {
-                                var start = 0
-                                if idx > 1 {
-                                    var q = end &- 1
-                                    while !(h[lo &+ q] > tau) { q &-= 1 }
-                                    start = q &+ 1
-                                }
-                                let len = end &- start &+ 1
-                                var v = u[lo &+ end]
-                                if locNorm {
-                                    let lp = Double.log(Double(idx) / kk + 1e-10)
-                                    let sd = Swift.max(cb * lp + cd, sigmaMin)
-                                    v = (v - (ca * lp + cc)) / sd
-                                }
-                                let a = lo &+ start
-                                switch kind {
-                                case 2:
-                                    st.step(i, shaped(i, v)); i &-= 1
-                                    while i >= a { st.step(i, shaped(i, 0)); i &-= 1 }
-                                case 1:
-                                    while i >= a { st.step(i, shaped(i, v)); i &-= 1 }
-                                default:
-                                    var w = v / Double(len)   // the paper's even split over the segment's tokens
-                                    if lengthNorm { w /= Double(e &+ 1) }
-                                    while i >= a { st.step(i, shaped(i, w)); i &-= 1 }
-                                }
-                                end = start &- 1; idx &-= 1
-                            }
+                            gae.scan(lo, hi, &mom)
                         }
-                        stepper = st
+                        return mom
                     }
                 } }
             } } }
