@@ -176,4 +176,79 @@ final class SegmentRewardModelTests: XCTestCase {
         b = rtoBatch(); b.outcome = nil
         XCTAssertThrowsError(try Registry.advantages("rto", batch: b)) { XCTAssertTrue("\($0)".contains("'reward'")) }
     }
+
+    // MARK: - Fused estimators == their staged stages
+
+    /// Small benchmark batches with interior holes, a fully masked row and a one-token row.
+    func holey(_ b0: RolloutBatch) -> RolloutBatch {
+        var b = b0
+        for i in 0 ..< b.tokenCount where i % 7 == 3 || i % 11 == 5 { b.mask[i] = 0 }
+        for i in b.offsets[2] ..< b.offsets[3] { b.mask[i] = 0 }
+        return b
+    }
+
+    func assertBitClose(_ a: [Double], _ b: [Double], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, file: file, line: line)
+        for (i, (x, y)) in zip(a, b).enumerated() where abs(x - y) > 1e-9 * Swift.max(1, abs(y)) {
+            return XCTFail("index \(i): \(x) vs \(y)", file: file, line: line)
+        }
+    }
+
+    func testSegmentFusedEqualsStaged() throws {
+        for big in [false, true] {
+            var b = holey(SyntheticBatch.segmentRMBenchmark(responses: big ? 64 : 12, maxLength: big ? 4096 : 40, group: 4, seed: 3))
+            b.namedRewards["eos"] = (0 ..< b.count).map { Double($0 % 5 == 1 ? 0 : 1) }
+            let variants: [[String: ParamValue]] = [
+                [:], ["ppo_reward_type": .string("same_segment_last")], ["ppo_reward_type": .string("every_segment_last")],
+                ["ppo_reward_type": .string("segment_last_avg"), "rm_mean": .number(0.2), "rm_std": .number(2)],
+                ["length_norm": .bool(true), "entropy_threshold": .number(0), "model_type": .string("phi3-instruct")],
+                ["entropy_threshold": .number(1000), "model_type": .string("none")],
+                ["end_penalty": .bool(true), "length_threshold": .number(20), "penalty": .number(-0.05), "kl_coef": .number(0.1)],
+                ["normalize_advantages": .bool(false), "gamma": .number(0.9), "sigma_min": .number(0.5)],
+            ]
+            for v in variants {
+                let p = try params(SegmentRM.info, v)
+                let c = try SegmentRM.Config(p)
+                let out = try SegmentRM.compute(b, p)
+                let seg = try SegmentRM.tokenRewards(offsets: b.offsets, mask: b.mask, entropies: b.entropy!, rmValues: b.extraTokenColumns["rm_values"]!,
+                                                     eos: c.endPenalty ? b.namedRewards["eos"] : nil, config: c)
+                let sh = try SegmentRM.shape(offsets: b.offsets, mask: b.mask, tokenRewards: seg.rewards, sequenceRewards: seg.sequence,
+                                             logprobs: b.oldLogprob!, refLogprobs: b.refLogprob!, klCoef: try p.double("kl_coef"),
+                                             clip: try p.double("reward_clip"), referenceBroadcast: false, float32KL: false)
+                var (adv, ret) = RewardModelPPO.gae(offsets: b.offsets, mask: b.mask, values: b.value!, rewards: sh.reward,
+                                                    gamma: try p.double("gamma"), lam: try p.double("lam"), openRLHFMasking: false)
+                if try p.bool("normalize_advantages") { try RewardModelPPO.normalize(&adv, mask: b.mask, method: "segment_rm") }
+                assertBitClose(out.advantages, adv); assertBitClose(out.returns!, ret)
+                XCTAssertEqual(out.diagnostics["avg_segment_length"]!, seg.avgSegmentLength.reduce(0, +) / Double(b.count), accuracy: 1e-12)
+            }
+        }
+    }
+
+    func testFineGrainedFusedEqualsPipeline() throws {
+        for big in [false, true] {
+            let b = holey(SyntheticBatch.fineGrainedRLHFBenchmark(responses: big ? 64 : 12, maxLength: big ? 4096 : 60, group: 4, seed: 5))
+            for v: [String: ParamValue] in [[:], ["whiten_rewards": .bool(false)], ["completeness_scale": .number(0)], ["kl_coef": .number(0)]] {
+                let p = try params(FineGrainedRLHF.info, v)
+                let out = try FineGrainedRLHF.compute(b, p)
+                let s = try FineGrainedRLHF.pipeline(b, p)
+                assertBitClose(out.advantages, s.advantages); assertBitClose(out.returns!, s.returns)
+            }
+        }
+    }
+
+    func testRTOFusedEqualsStaged() throws {
+        for big in [false, true] {
+            let b = holey(SyntheticBatch.rtoBenchmark(responses: big ? 64 : 12, maxLength: big ? 4096 : 40, group: 4, seed: 7))
+            for v: [String: ParamValue] in [[:], ["reference_compatible": .bool(true)], ["dpo_reward_scale": .number(1), "dpo_reward_clip": .number(0)]] {
+                let p = try params(RTO.info, v)
+                let out = try RTO.compute(b, p)
+                let s = try RTO.rewards(b, p)
+                var (adv, ret) = RewardModelPPO.gae(offsets: b.offsets, mask: b.mask, values: b.value!, rewards: s.reward,
+                                                    gamma: try p.double("gamma"), lam: try p.double("lam"),
+                                                    openRLHFMasking: try p.bool("reference_compatible"))
+                try RewardModelPPO.normalize(&adv, mask: b.mask, method: "rto")
+                assertBitClose(out.advantages, adv); assertBitClose(out.returns!, ret)
+            }
+        }
+    }
 }

@@ -212,8 +212,132 @@ public enum FineGrainedRLHF {
     }
 
     public static func compute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput {
+        if try !p.bool("reference_compatible"), let out = try fusedCompute(b, p) { return out }
         let s = try pipeline(b, p)
         return AdvantageOutput(advantages: s.advantages, returns: s.returns)
+    }
+
+    /// `pipeline`'s advantages and returns without `reference_compatible`, without materialising its stages:
+    /// pass 1 sums the moments of the penalized token rewards (recomputed from the `[S]` step rewards and the
+    /// KL, not stored), pass 2 whitens them on the fly inside the fused GAE scan, which accumulates the
+    /// advantage moments for the final whitening. Scratch: `[S]` step rewards. Nil (use `pipeline`) when the
+    /// step ends are not increasing within `1 ... length` (unvalidated batches).
+    static func fusedCompute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput? {
+        let m = info.name
+        guard let so = b.stepOffsets, let ends = b.stepEnds else { throw FineGrainError.missingField(field: "step_ends", method: m) }
+        guard let rel = b.extraStepColumns["step_relevance"] else { throw FineGrainError.missingField(field: "step_relevance", method: m) }
+        guard let fac = b.extraStepColumns["step_factuality"] else { throw FineGrainError.missingField(field: "step_factuality", method: m) }
+        let values = try b.require(b.value, "values", method: m)
+        let old = try RewardModelPPO.behaviourLogprobs(b, method: m)
+        let ref = try b.require(b.refLogprob, "ref_logprobs", method: m)
+        let cScale = try p.double("completeness_scale"), cBias = try p.double("completeness_bias")
+        let cStd = try p.double("completeness_std")
+        try p.require("completeness_std", cStd != 0, "must be non-zero")
+        let scores: [Double]? = (cScale != 0 || cBias != 0) ? try b.require(b.outcome, "reward", method: m) : nil
+        let w = [try p.double("relevance_positive_reward"), try p.double("relevance_negative_reward"),
+                 try p.double("factuality_positive_reward"), try p.double("factuality_negative_reward")]
+        let cMean = try p.double("completeness_mean")
+        let rows = b.count
+        guard so.count == rows + 1, so.last ?? 0 <= ends.count, rel.count >= ends.count, fac.count >= ends.count else { return nil }
+        // [S] step rewards, in `pipeline`'s order of checks (row by row, relevance before factuality).
+        var sr = overwrittenDoubles(ends.count), sf = overwrittenDoubles(ends.count)
+        for r in 0 ..< rows {
+            var prev = 0
+            let len = b.offsets[r + 1] - b.offsets[r]
+            for s in so[r] ..< so[r + 1] {
+                guard ends[s] > prev, ends[s] <= len else { return nil }
+                prev = ends[s]
+                sr[s] = try stepReward(rel[s], w[0], w[1], "step_relevance", r, s - so[r])
+                sf[s] = try stepReward(fac[s], w[2], w[3], "step_factuality", r, s - so[r])
+            }
+        }
+        let beta = try p.double("kl_coef")
+        let gamma = try p.double("gamma"), lam = try p.double("lam")
+        let whitenRewards = try p.bool("whiten_rewards")
+        let hasScores = scores != nil
+        let n = b.tokenCount
+        var adv = overwrittenDoubles(n), ret = overwrittenDoubles(n)   // [N], every position written below
+        // Pass 1: the penalized rewards `raw - beta * kl` straight into the advantage buffer, with their moments.
+        var parts = [ShiftedMoments](repeating: ShiftedMoments(), count: CreditKernels.rowChunks(rows: rows, tokens: n))
+        sr.withUnsafeBufferPointer { srp in sf.withUnsafeBufferPointer { sfp in
+            so.withUnsafeBufferPointer { sop in ends.withUnsafeBufferPointer { ep in
+                old.withUnsafeBufferPointer { op in ref.withUnsafeBufferPointer { rp in
+                    (scores ?? []).withUnsafeBufferPointer { scp in b.offsets.withUnsafeBufferPointer { fp in
+                        b.mask.withUnsafeBufferPointer { mp in adv.withUnsafeMutableBufferPointer { ab in
+                            parts.withUnsafeMutableBufferPointer { pb in
+                                let srs = SharedPointer(srp), sfs = SharedPointer(sfp), sos = SharedPointer(sop), es = SharedPointer(ep)
+                                let os = SharedPointer(op), rs = SharedPointer(rp), scs = SharedPointer(scp), fs = SharedPointer(fp)
+                                let ms = SharedPointer(mp), outs = SharedMutablePointer(ab), ps = SharedMutablePointer(pb)
+                                CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
+                                    guard let off = fs.base, let o = os.base, let rf = rs.base, let sop = sos.base,
+                                          let mk = ms.base, let out = outs.base else { return }
+                                    var cnt = 0, k = 0.0, s1 = 0.0, s2 = 0.0
+                                    for r in rr {
+                                        let lo = off[r], hi = off[r &+ 1]
+                                        for i in lo ..< hi { out[i] = 0 - beta * (mk[i] != 0 ? o[i] - rf[i] : 0) }
+                                        var ci = -1, comp = 0.0
+                                        if hasScores {
+                                            ci = RewardModelPPO.lastValid(mk, lo, hi)
+                                            comp = completeness(scs.base![r], mean: cMean, std: cStd, scale: cScale, bias: cBias)
+                                        }
+                                        var compPlaced = ci < 0
+                                        for st in sop[r] ..< sop[r &+ 1] {
+                                            let t = lo &+ es.base![st] &- 1
+                                            var c = 0.0
+                                            if t == ci { c = comp; compPlaced = true }
+                                            let raw = (0 + srs.base![st]) + ((0 + sfs.base![st]) + c)
+                                            out[t] = raw - beta * (mk[t] != 0 ? o[t] - rf[t] : 0)
+                                        }
+                                        if !compPlaced { out[ci] = (0 + (0 + comp)) - beta * (o[ci] - rf[ci]) }
+                                        if whitenRewards {
+                                            for i in lo ..< hi where mk[i] != 0 {
+                                                let x = out[i]
+                                                if cnt == 0 { k = x }
+                                                let d = x - k
+                                                s1 += d; s2 += d * d; cnt &+= 1
+                                            }
+                                        }
+                                    }
+                                    ps.base![c] = ShiftedMoments(n: cnt, shift: k, s1: s1, s2: s2)
+                                }
+                            }
+                        } }
+                    } }
+                } }
+            } }
+        } }
+        // Reward whitening (shift_mean = false) is applied row by row inside pass 2, just before each row's scan.
+        var mu1 = 0.0, scale1 = 1.0
+        if whitenRewards {
+            let (cnt, mu, variance) = ShiftedMoments.combine(parts)
+            guard cnt > 0 else {
+                throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
+            }
+            mu1 = mu; scale1 = 1 / (variance + 1e-8).squareRoot()
+        }
+        let wr = whitenRewards, m1 = mu1, sc1 = scale1
+        let moments = b.offsets.withUnsafeBufferPointer { fp in
+            let fs = SharedPointer(fp)
+            return RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values, gamma: gamma, lam: lam,
+                                            into: &adv, &ret) { rr, gae in
+                guard let off = fs.base else { return ShiftedMoments() }
+                let mk = gae.m, a = gae.a
+                var mom = ShiftedMoments()
+                for r in rr {
+                    let lo = off[r], hi = off[r &+ 1]
+                    if wr { for i in lo ..< hi { a[i] = mk[i] != 0 ? (a[i] - m1) * sc1 + m1 : 0 } }
+                    gae.scan(lo, hi, &mom)
+                }
+                return mom
+            }
+        }
+        // Advantage whitening (shift_mean = true).
+        let (cnt, mu, variance) = ShiftedMoments.combine(moments)
+        guard cnt > 0 else {
+            throw FineGrainError.unsupported(method: info.name, reason: "whitening needs at least 1 valid (mask-1) token, got none")
+        }
+        RewardModelPPO.affineMasked(&adv, mask: b.mask, mean: mu, scale: 1 / (variance + 1e-8).squareRoot(), add: 0)
+        return AdvantageOutput(advantages: adv, returns: ret)
     }
 
     // MARK: - Sentence / sub-sentence segmentation

@@ -66,12 +66,44 @@ public enum RTO {
     }
 
     public static func compute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput {
-        let values = try b.require(b.value, "values", method: info.name)
-        let s = try rewards(b, p)
-        var (adv, ret) = RewardModelPPO.gae(offsets: b.offsets, mask: b.mask, values: values, rewards: s.reward,
-                                            gamma: try p.double("gamma"), lam: try p.double("lam"),
-                                            openRLHFMasking: try p.bool("reference_compatible"))
-        if try p.bool("normalize_advantages") { try RewardModelPPO.normalize(&adv, mask: b.mask, method: info.name) }
+        let m = info.name
+        let values = try b.require(b.value, "values", method: m)
+        let dpo = try b.extra("dpo_logprobs", method: m)
+        let ref = try b.require(b.refLogprob, "ref_logprobs", method: m)
+        let old = try RewardModelPPO.behaviourLogprobs(b, method: m)
+        let score = try b.require(b.outcome, "reward", method: m)
+        let scale = try p.double("dpo_reward_scale"), clip = try p.double("dpo_reward_clip")
+        let beta = Swift.max(try p.double("kl_coef"), 0), rclip = try p.double("reward_clip")
+        let openRLHF = try p.bool("reference_compatible")
+        let gamma = try p.double("gamma"), lam = try p.double("lam")
+        // `rewards`' per-token formula with its optional steps made unconditional and exact (x * 1, clamp to ±inf).
+        let s = scale > 0 && scale != 1 ? scale : 1.0
+        let c = clip > 0 ? clip : Double.infinity
+        // One fused backward scan per row: the shaped reward of `rewards` (an all-masked row's reference score is
+        // masked out by OpenRLHF's `r * m`), GAE and the advantage moments for the normalisation.
+        var (adv, ret, moments) = dpo.withUnsafeBufferPointer { dp in ref.withUnsafeBufferPointer { rp in
+            old.withUnsafeBufferPointer { op in score.withUnsafeBufferPointer { sp in b.offsets.withUnsafeBufferPointer { fp in
+                let d = SharedPointer(dp), rf = SharedPointer(rp), o = SharedPointer(op), sc = SharedPointer(sp), off = SharedPointer(fp)
+                return RewardModelPPO.fusedScan(offsets: b.offsets, mask: b.mask, values: values, gamma: gamma, lam: lam) { rows, gae in
+                    guard let d = d.base, let rf = rf.base, let o = o.base, let sc = sc.base, let off = off.base else { return ShiftedMoments() }
+                    let mk = gae.m, a = gae.a
+                    var mom = ShiftedMoments()
+                    for r in rows {
+                        let lo = off[r], hi = off[r &+ 1]
+                        for i in lo ..< hi {
+                            let valid = mk[i] != 0
+                            let x = Swift.min(Swift.max((valid ? d[i] - rf[i] : 0) * s, -c), c)
+                            a[i] = x - beta * (valid ? o[i] - rf[i] : 0)
+                        }
+                        let last = RewardModelPPO.lastValid(mk, lo, hi)
+                        if last >= 0 { a[last] += Swift.min(Swift.max(sc[r], -rclip), rclip) }
+                        if openRLHF { gae.scanOpenRLHF(lo, hi, &mom) } else { gae.scan(lo, hi, &mom) }
+                    }
+                    return mom
+                }
+            } } }
+        } }
+        if try p.bool("normalize_advantages") { try RewardModelPPO.normalize(&adv, mask: b.mask, moments: moments, method: m) }
         return AdvantageOutput(advantages: adv, returns: ret)
     }
 }
