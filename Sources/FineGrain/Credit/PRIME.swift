@@ -183,11 +183,20 @@ public enum PRIME {
                         let lo = batch.offsets[r], hi = batch.offsets[r &+ 1], b = bI[r], pos = last[r], xo = xOut[r]
                         var t = hi &- 1, runI = 0.0, runO = 0.0, s = 0.0
                         if gammaI == 1 && gammaO == 1 {
+                            // γ = 1: the outcome return is 0 after the outcome token and xo from it on (exactly)
+                            var o = cO * runO
+                            while t > pos {
+                                let valid = m[t] != 0
+                                runI = (valid ? beta * (lp[t] - lr[t]) * scale - b : 0) + runI
+                                let v = (0.0 + dpoCoef * runI) + o
+                                g[t] = v; s += valid ? v : 0
+                                t &-= 1
+                            }
+                            o = cO * (xo + runO)
                             while t >= lo {
                                 let valid = m[t] != 0
                                 runI = (valid ? beta * (lp[t] - lr[t]) * scale - b : 0) + runI
-                                runO = (t == pos ? xo : 0) + runO
-                                let v = (0.0 + dpoCoef * runI) + cO * runO
+                                let v = (0.0 + dpoCoef * runI) + o
                                 g[t] = v; s += valid ? v : 0
                                 t &-= 1
                             }
@@ -202,8 +211,15 @@ public enum PRIME {
                             }
                         }
                         let mu = s / Double(cnt[r])                     // the row's mean and centred Σ (x − μ_r)²
-                        var q = 0.0
-                        for i in lo ..< hi { let d = g[i] - mu; q += m[i] != 0 ? d * d : 0 }
+                        var q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0, i = lo
+                        while i &+ 4 <= hi {                            // four chains, fixed order
+                            let d0 = g[i] - mu, d1 = g[i &+ 1] - mu, d2 = g[i &+ 2] - mu, d3 = g[i &+ 3] - mu
+                            q0 += m[i] != 0 ? d0 * d0 : 0; q1 += m[i &+ 1] != 0 ? d1 * d1 : 0
+                            q2 += m[i &+ 2] != 0 ? d2 * d2 : 0; q3 += m[i &+ 3] != 0 ? d3 * d3 : 0
+                            i &+= 4
+                        }
+                        while i < hi { let d = g[i] - mu; q0 += m[i] != 0 ? d * d : 0; i &+= 1 }
+                        let q = (q0 + q1) + (q2 + q3)
                         ms.base![r] = mu; qs.base![r] = q; rg.base![r] = s
                     }
                 }

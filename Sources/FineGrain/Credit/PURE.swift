@@ -366,25 +366,33 @@ public enum PURE {
             }
             rstd = 1 / max(ss / Double(count), 1e-8).squareRoot()
         }
-        var ret = overwrittenDoubles(n), adv = overwrittenDoubles(n)             // [N] each, every position written
+        var ret = overwrittenDoubles(n)                                          // [N], every position written
+        var adv = normalize ? overwrittenDoubles(n) : []                         // [N] (without normalisation: ret)
         let sLo = segLo, sHi = segHi, sVal = segVal, sKeep = segKeep, sN = segCount, mu = mean, inv = rstd
         batch.mask.withUnsafeBufferPointer { mp in ret.withUnsafeMutableBufferPointer { rb in adv.withUnsafeMutableBufferPointer { ab in
             let m = SharedPointer(mp), o = SharedMutablePointer(rb), a = SharedMutablePointer(ab)
             CreditKernels.forEachRowChunk(rows: rows, tokens: n) { rr in
-                guard let m = m.base, let o = o.base, let a = a.base else { return }
+                guard n > 0, let m = m.base, let o = o.base else { return }
                 for r in rr {
                     for j in base[r] ..< base[r] &+ sN[r] {
-                        let lo = sLo[j], hi = sHi[j]
-                        if sKeep[j] != 0 {
-                            let g = sVal[j], v = normalize ? (g - mu) * inv : g
-                            for t in lo ..< hi { let keep = m[t] != 0; o[t] = keep ? g : 0; a[t] = keep ? v : 0 }
+                        let lo = sLo[j], hi = sHi[j], g = sVal[j], keep = sKeep[j] != 0
+                        if normalize, let a = a.base {
+                            let v = (g - mu) * inv
+                            if keep {
+                                for t in lo ..< hi { let valid = m[t] != 0; o[t] = valid ? g : 0; a[t] = valid ? v : 0 }
+                            } else {
+                                for t in lo ..< hi { o[t] = 0; a[t] = 0 }
+                            }
+                        } else if keep {                                  // no normalisation: advantages = returns
+                            for t in lo ..< hi { o[t] = m[t] != 0 ? g : 0 }
                         } else {
-                            for t in lo ..< hi { o[t] = 0; a[t] = 0 }
+                            for t in lo ..< hi { o[t] = 0 }
                         }
                     }
                 }
             }
         } } }
+        if !normalize { adv = ret }
         var diag: [String: Double] = ["steps": Double(ends.count)]
         if rows > 0 { diag["prm_outcome_mean"] = shaped.outcome.reduce(0, +) / Double(rows) }
         return AdvantageOutput(advantages: adv, returns: ret, diagnostics: diag)
