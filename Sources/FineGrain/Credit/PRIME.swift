@@ -126,20 +126,34 @@ public enum PRIME {
                     let pk = SharedMutablePointer(pkb)
                     CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
                         guard let lp = lp.base, let lr = lr.base, let m = m.base else { return }
-                        var peak = 0.0
+                        var pk0 = 0.0, pk1 = 0.0                  // two max chains (max is exact in any order)
                         for r in rr {
                             let lo = batch.offsets[r]
-                            var t = batch.offsets[r &+ 1] &- 1, run = 0.0, cnt = 0, last = -1
-                            while t >= lo {                       // score_t = β q_t at valid tokens, 0 elsewhere
-                                let valid = m[t] != 0
-                                let x = valid ? beta * (lp[t] - lr[t]) : 0
-                                run += x; peak = Swift.max(peak, abs(run))
-                                if valid { cnt &+= 1; if last < 0 { last = t } }
-                                t &-= 1
+                            var last = batch.offsets[r &+ 1] &- 1
+                            while last >= lo && m[last] == 0 { last &-= 1 }
+                            var t = batch.offsets[r &+ 1] &- 1, run = 0.0, cnt = 0
+                            while t > lo {                        // score_t = β q_t at valid tokens, 0 elsewhere
+                                let v0 = m[t] != 0, v1 = m[t &- 1] != 0
+                                let x0 = beta * (lp[t] - lr[t]), x1 = beta * (lp[t &- 1] - lr[t &- 1])
+                                run += v0 ? x0 : 0
+                                let a0 = abs(run)
+                                pk0 = a0 > pk0 ? a0 : pk0
+                                run += v1 ? x1 : 0
+                                let a1 = abs(run)
+                                pk1 = a1 > pk1 ? a1 : pk1
+                                cnt &+= (v0 ? 1 : 0) &+ (v1 ? 1 : 0)
+                                t &-= 2
                             }
-                            rs.base![r] = run; rc.base![r] = cnt; lv.base![r] = last
+                            if t == lo {
+                                let v0 = m[t] != 0
+                                run += v0 ? beta * (lp[t] - lr[t]) : 0
+                                let a0 = abs(run)
+                                pk0 = a0 > pk0 ? a0 : pk0
+                                cnt &+= v0 ? 1 : 0
+                            }
+                            rs.base![r] = run; rc.base![r] = cnt; lv.base![r] = last >= lo ? last : -1
                         }
-                        pk.base![c] = peak
+                        pk.base![c] = pk1 > pk0 ? pk1 : pk0
                     }
                 } }
             } }
