@@ -166,10 +166,7 @@ public enum PURE {
                     CreditKernels.forEachRowChunk(rows: rows, tokens: batch.tokenCount) { rr in
                         guard let m = ms.base, let out = os.base, let st = sts.base, let val = vs.base else { return }
                         @inline(__always) func nonzero(_ a: Int, _ b: Int) -> Int {   // valid tokens in a ..< b
-                            var c = 0
-                            var t = a
-                            while t < b { c &+= m[t] != 0 ? 1 : 0; t &+= 1 }
-                            return c
+                            CreditKernels.countNonzero(m, from: a, to: b)
                         }
                         for r in rr {
                             let lo = batch.offsets[r]
@@ -326,8 +323,7 @@ public enum PURE {
                                     var j = base[r], k = so[r &+ 1] &- 1, top = hi, g = 0.0, oiLeft = oi >= lo
                                     @inline(__always) func emit(_ a: Int, _ b: Int, _ v: Double, keep: Bool) {
                                         guard b > a else { return }
-                                        var q = 0
-                                        if keep { for t in a ..< b { q &+= m[t] != 0 ? 1 : 0 } }
+                                        let q = keep ? CreditKernels.countNonzero(m, from: a, to: b) : 0
                                         sl[j] = a; sh[j] = b; sv[j] = v; sc[j] = q; sk[j] = keep ? 1 : 0; j &+= 1
                                         if keep { sum += v * Double(q); count &+= q }
                                     }
