@@ -73,6 +73,10 @@ public enum PRIME {
         let useGT = try p.bool("prime_use_gt")
         let needAcc = gtCoef != 0 || useGT
         let acc: [Double]? = needAcc ? try batch.require(batch.outcome, "reward", method: p.method) : nil
+        if ref == .none, dpoCoef != 0, try p.double("lambda") == 0, try p.string("prime_granularity") == "token",
+           let out = try fused(batch, p, acc: gtCoef != 0 ? acc : nil, dpoCoef: dpoCoef, gtCoef: gtCoef) {
+            return out
+        }
         let implicit: [Double]? = dpoCoef != 0 || ref == .original ? try implicitRewards(batch, p, acc: acc).normalized : nil
         return try advantages(batch, implicit: implicit, outcome: gtCoef != 0 || ref == .original ? acc : nil, p)
     }
@@ -90,6 +94,166 @@ public enum PRIME {
         } else {
             try CreditKernels.whiten(&adv, mask: batch.mask, zeroMasked: true, method: p.method)
         }
+        return AdvantageOutput(advantages: adv, returns: g)
+    }
+
+    // MARK: - Fused pipeline (the paper's default)
+
+    /// Steps 1-4 and the whitening for `reference_compatible = none`, `lambda = 0`, token granularity, with the
+    /// implicit source on, without the `[N]` temporaries of `implicitRewards` / `returns`: pass 1 (row-parallel)
+    /// accumulates each row's Σ β·q, its valid count and the batch's max |return-to-go|; pass 2 (row-parallel)
+    /// writes G and reduces each row's mean and centred sum of squares while the row is in cache (combined in
+    /// fixed order); pass 3 writes the whitened advantages. Same values as the unfused path up to summation
+    /// order. Returns nil when fewer than 2 tokens are valid (the general path then throws its error).
+    static func fused(_ batch: RolloutBatch, _ p: Params, acc: [Double]?, dpoCoef: Double, gtCoef: Double) throws -> AdvantageOutput? {
+        let lpC = try batch.extra("prm_logprobs", method: p.method), lrC = try batch.extra("prm_ref_logprobs", method: p.method)
+        let beta = try p.double("beta"), batchNorm = try p.string("prime_norm") == "batch_norm"
+        let rows = batch.count, n = batch.tokenCount
+        let gi = batch.groupIndex()
+        try PURE.checkGroups(batch, gi, n: p.optionalInt("n_samples"), allowSingletons: false, method: p.method, nName: "n_samples")
+        guard lpC.count == n, lrC.count == n else {
+            throw FineGrainError.invalidField(field: "prm_logprobs", reason: "has \(lpC.count) entries for \(n) tokens")
+        }
+        let chunks = CreditKernels.rowChunks(rows: rows, tokens: n)
+        var rowSum = [Double](repeating: 0, count: rows), rowCnt = [Int](repeating: 0, count: rows)   // [R]
+        var lastValid = [Int](repeating: -1, count: rows)                                           // [R]
+        var peakPart = [Double](repeating: 0, count: chunks)                                        // [chunks]
+        lpC.withUnsafeBufferPointer { lpb in lrC.withUnsafeBufferPointer { lrb in batch.mask.withUnsafeBufferPointer { mp in
+            rowSum.withUnsafeMutableBufferPointer { sb in rowCnt.withUnsafeMutableBufferPointer { cb in
+                lastValid.withUnsafeMutableBufferPointer { lvb in peakPart.withUnsafeMutableBufferPointer { pkb in
+                    let lp = SharedPointer(lpb), lr = SharedPointer(lrb), m = SharedPointer(mp)
+                    let rs = SharedMutablePointer(sb), rc = SharedMutablePointer(cb), lv = SharedMutablePointer(lvb)
+                    let pk = SharedMutablePointer(pkb)
+                    CreditKernels.forEachRowChunkIndexed(rows: rows, tokens: n) { c, rr in
+                        guard let lp = lp.base, let lr = lr.base, let m = m.base else { return }
+                        var pk0 = 0.0, pk1 = 0.0                  // two max chains (max is exact in any order)
+                        for r in rr {
+                            let lo = batch.offsets[r]
+                            var last = batch.offsets[r &+ 1] &- 1
+                            while last >= lo && m[last] == 0 { last &-= 1 }
+                            var t = batch.offsets[r &+ 1] &- 1, run = 0.0, cnt = 0
+                            while t > lo {                        // score_t = β q_t at valid tokens, 0 elsewhere
+                                let v0 = m[t] != 0, v1 = m[t &- 1] != 0
+                                let x0 = beta * (lp[t] - lr[t]), x1 = beta * (lp[t &- 1] - lr[t &- 1])
+                                run += v0 ? x0 : 0
+                                let a0 = abs(run)
+                                pk0 = a0 > pk0 ? a0 : pk0
+                                run += v1 ? x1 : 0
+                                let a1 = abs(run)
+                                pk1 = a1 > pk1 ? a1 : pk1
+                                cnt &+= (v0 ? 1 : 0) &+ (v1 ? 1 : 0)
+                                t &-= 2
+                            }
+                            if t == lo {
+                                let v0 = m[t] != 0
+                                run += v0 ? beta * (lp[t] - lr[t]) : 0
+                                let a0 = abs(run)
+                                pk0 = a0 > pk0 ? a0 : pk0
+                                cnt &+= v0 ? 1 : 0
+                            }
+                            rs.base![r] = run; rc.base![r] = cnt; lv.base![r] = last >= lo ? last : -1
+                        }
+                        pk.base![c] = pk1 > pk0 ? pk1 : pk0
+                    }
+                } }
+            } }
+        } } }
+        if let r = rowCnt.firstIndex(of: 0) {
+            throw FineGrainError.invalidField(field: "mask", reason: "response \(r) has no valid token, so its mean implicit reward is undefined")
+        }
+        if let o = acc, o.count != rows {
+            throw FineGrainError.invalidField(field: "reward", reason: "has \(o.count) entries for \(rows) responses")
+        }
+        let total = rowCnt.reduce(0, &+)
+        guard total > 1 else { return nil }
+        let scale = batchNorm ? 1 / (peakPart.max()! + 1e-6) : 1.0
+        // RLOO baselines per source: O(G) sums, O(R) per-row constants.
+        let gammaI = try p.double("reward_model_gamma"), gammaO = acc == nil ? 1 : try p.double("verifier_gamma")
+        var mean = [Double](repeating: 0, count: rows)
+        var sumI = [Double](repeating: 0, count: batch.groupCount), sumO = sumI
+        for r in 0 ..< rows {
+            mean[r] = rowSum[r] * scale / Double(rowCnt[r])
+            sumI[batch.group[r]] += mean[r]
+            if let o = acc { sumO[batch.group[r]] += o[r] }
+        }
+        var baseI = [Double](repeating: 0, count: rows), xO = baseI                  // [R]
+        for r in 0 ..< rows {
+            let k = Double(gi.size(batch.group[r]))
+            baseI[r] = (sumI[batch.group[r]] - mean[r]) / (k - 1)
+            if let o = acc { xO[r] = o[r] - (sumO[batch.group[r]] - o[r]) / (k - 1) }
+        }
+        let cO = acc == nil ? 0 : gtCoef
+        var g = overwrittenDoubles(n)                                                // [N], every position written
+        var rowMean = [Double](repeating: 0, count: rows), rowM2 = rowMean, rowG = rowMean   // [R]
+        let bI = baseI, xOut = xO, last = lastValid, cnt = rowCnt
+        lpC.withUnsafeBufferPointer { lpb in lrC.withUnsafeBufferPointer { lrb in batch.mask.withUnsafeBufferPointer { mp in
+            g.withUnsafeMutableBufferPointer { gb in rowMean.withUnsafeMutableBufferPointer { mb in rowM2.withUnsafeMutableBufferPointer { qb in
+              rowG.withUnsafeMutableBufferPointer { rgb in
+                let lp = SharedPointer(lpb), lr = SharedPointer(lrb), m = SharedPointer(mp), gs = SharedMutablePointer(gb)
+                let ms = SharedMutablePointer(mb), qs = SharedMutablePointer(qb), rg = SharedMutablePointer(rgb)
+                CreditKernels.forEachRowChunk(rows: rows, tokens: n) { rr in
+                    guard let lp = lp.base, let lr = lr.base, let m = m.base, let g = gs.base else { return }
+                    for r in rr {
+                        let lo = batch.offsets[r], hi = batch.offsets[r &+ 1], b = bI[r], pos = last[r], xo = xOut[r]
+                        var t = hi &- 1, runI = 0.0, runO = 0.0, s = 0.0
+                        if gammaI == 1 && gammaO == 1 {
+                            // γ = 1: the outcome return is 0 after the outcome token and xo from it on (exactly)
+                            var o = cO * runO
+                            while t > pos {
+                                let valid = m[t] != 0
+                                runI = (valid ? beta * (lp[t] - lr[t]) * scale - b : 0) + runI
+                                let v = (0.0 + dpoCoef * runI) + o
+                                g[t] = v; s += valid ? v : 0
+                                t &-= 1
+                            }
+                            o = cO * (xo + runO)
+                            while t >= lo {
+                                let valid = m[t] != 0
+                                runI = (valid ? beta * (lp[t] - lr[t]) * scale - b : 0) + runI
+                                let v = (0.0 + dpoCoef * runI) + o
+                                g[t] = v; s += valid ? v : 0
+                                t &-= 1
+                            }
+                        } else {
+                            while t >= lo {
+                                let valid = m[t] != 0
+                                runI = (valid ? beta * (lp[t] - lr[t]) * scale - b : 0) + gammaI * runI
+                                runO = (t == pos ? xo : 0) + gammaO * runO
+                                let v = (0.0 + dpoCoef * runI) + cO * runO
+                                g[t] = v; s += valid ? v : 0
+                                t &-= 1
+                            }
+                        }
+                        let mu = s / Double(cnt[r])                     // the row's mean and centred Σ (x − μ_r)²
+                        var q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0, i = lo
+                        while i &+ 4 <= hi {                            // four chains, fixed order
+                            let d0 = g[i] - mu, d1 = g[i &+ 1] - mu, d2 = g[i &+ 2] - mu, d3 = g[i &+ 3] - mu
+                            q0 += m[i] != 0 ? d0 * d0 : 0; q1 += m[i &+ 1] != 0 ? d1 * d1 : 0
+                            q2 += m[i &+ 2] != 0 ? d2 * d2 : 0; q3 += m[i &+ 3] != 0 ? d3 * d3 : 0
+                            i &+= 4
+                        }
+                        while i < hi { let d = g[i] - mu; q0 += m[i] != 0 ? d * d : 0; i &+= 1 }
+                        let q = (q0 + q1) + (q2 + q3)
+                        ms.base![r] = mu; qs.base![r] = q; rg.base![r] = s
+                    }
+                }
+              }
+            } } }
+        } } }
+        // Chan's combination in row order, then verl's whitening statistics (1e-8 in the mean's denominator).
+        var sum = 0.0
+        for r in 0 ..< rows { sum += rowG[r] }
+        let exact = sum / Double(total)
+        let denom = Double(total) + MaskedStats.meanEpsilon, mu = sum / denom
+        var ss = 0.0
+        for r in 0 ..< rows { let d = rowMean[r] - exact; ss += rowM2[r] + Double(rowCnt[r]) * (d * d) }
+        ss += Double(total) * ((exact - mu) * (exact - mu))                            // Σ (x − μ)² about verl's μ
+        let variance = ss / denom * (Double(total) / Double(total - 1))
+        let inv = 1.0 / (variance + MaskedStats.whitenEpsilon).squareRoot()
+        var adv = overwrittenDoubles(n)                                                // [N]
+        g.withUnsafeBufferPointer { gp in adv.withUnsafeMutableBufferPointer { ab in
+            CreditKernels.apply(mean: mu, inv: inv, from: gp.baseAddress, to: SharedMutablePointer(ab), mask: batch.mask, zeroMasked: true, n: n)
+        } }
         return AdvantageOutput(advantages: adv, returns: g)
     }
 
