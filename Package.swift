@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // The core library: ragged batches, estimators, losses. No heavy dependencies.
@@ -27,7 +28,10 @@ let package = Package(
         // The embedded trainer: a tiny GPT with forward/backward pairs, AdamW, sampling, tasks, the RL loop.
         .target(name: "FineGrainTrainer", dependencies: ["FineGrain", "CBLAS"]),
         // The HTTP service (Hummingbird 2): the registry over JSON.
-        .target(name: "FineGrainServer", dependencies: ["FineGrain", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "FineGrainServer", dependencies: [
+            "FineGrain", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // Golden-file conformance runner (shared by the CLI and the test suite).
         .target(name: "FineGrainConformance", dependencies: ["FineGrain"]),
         .executableTarget(

@@ -5,27 +5,27 @@ import FineGrain
 enum Endpoints {
     /// `POST /v1/advantages`: `{"estimator": name, "params": {...}, "rollouts": [rollout objects]}` ->
     /// `{"rollouts": [the same objects plus "advantages" / "returns"], "diagnostics": {...}}`.
-    static func advantages(_ body: [String: JSONValue]) throws -> JSONValue {
+    static func advantages(_ body: [String: JSONValue]) throws -> (JSONValue, tokens: Int) {
         let (name, params, _, doc) = try decode(body, methodField: "estimator")
         let out = try Registry.advantages(name, batch: doc.batch, params: params)
-        return .object([
+        return (.object([
             "rollouts": .array(RolloutJSONL.annotate(doc, with: out).map(JSONValue.object)),
             "diagnostics": .object(out.diagnostics.mapValues(JSONValue.number)),
-        ])
+        ]), doc.batch.tokenCount)
     }
 
     /// `POST /v1/losses`: `{"loss": name, "params": {...}, "rollouts": [objects with logprobs,
     /// old_logprobs, advantages, ...]}` -> `{"loss": value, "metrics": {...}, "gradients": [[d loss / d logprob]
     /// per rollout]}`.
-    static func losses(_ body: [String: JSONValue]) throws -> JSONValue {
+    static func losses(_ body: [String: JSONValue]) throws -> (JSONValue, tokens: Int) {
         let (name, params, records, doc) = try decode(body, methodField: "loss")
         var input = LossInput(batch: doc.batch, advantages: try RolloutJSONL.tokenColumn(records, "advantages", batch: doc.batch))
         input.vpreds = doc.batch.extraTokenColumns["vpreds"]
         input.returns = try RolloutJSONL.tokenColumn(records, "returns", batch: doc.batch)
         let out = try Registry.loss(name, input: input, params: params)
         let grads = (0 ..< doc.batch.count).map { JSONValue.numbers(Array(out.gradient[doc.batch.range($0)])) }
-        return .object(["loss": .number(out.value), "metrics": .object(out.metrics.mapValues(JSONValue.number)),
-                        "gradients": .array(grads)])
+        return (.object(["loss": .number(out.value), "metrics": .object(out.metrics.mapValues(JSONValue.number)),
+                         "gradients": .array(grads)]), doc.batch.tokenCount)
     }
 
     /// The method name, its params, the rollout objects and the validated batch of a request body.

@@ -5,67 +5,123 @@ import Hummingbird
 /// `finegrain serve`: the registry over HTTP/JSON (DESIGN.md, "Contracts" 4), so verl, TRL and OpenRLHF
 /// can use every method from Python without forking.
 ///
-/// Routes (this slice): `POST /v1/advantages`, `POST /v1/losses`, `GET /v1/methods`, `GET /healthz`.
-/// Every error is a JSON object `{"error": message}` whose message names the field, with a 4xx status;
-/// a bad request never takes the server down.
+/// Routes: `POST /v1/advantages` (rollout objects, or a verl-layout batch in JSON or compact base64),
+/// `POST /v1/losses`, `POST /v1/rewards`, `POST /v1/openrlhf/reward` (OpenRLHF's remote reward API; also
+/// at `/get_reward`, the path of OpenRLHF's own `serve_rm.py`), `GET /v1/methods`, `GET /healthz`,
+/// `GET /metrics` (Prometheus).
+///
+/// Every error is a JSON object `{"error": message}` whose message names the field, with a 4xx status
+/// (503 when the compute queue is full); a bad request never takes the server down. SIGTERM / SIGINT drain:
+/// the listener closes and in-flight requests complete before the process exits (Hummingbird's
+/// `runService`, swift-service-lifecycle).
 public struct ServiceConfiguration: Sendable {
     /// Loopback by default: the service computes on whatever it is sent, so exposing it is a choice.
     public var host = "127.0.0.1"
     public var port = 8321
     /// Requests with a larger body are answered 413.
     public var maxBodyBytes = 256 << 20
-    /// When set, every route but `/healthz` needs `Authorization: Bearer <token>`.
+    /// When set, every route but `/healthz` and `/metrics` needs `Authorization: Bearer <token>`.
     public var bearerToken: String?
+    /// Requests computing at once (default: one per core).
+    public var maxConcurrent = ProcessInfo.processInfo.activeProcessorCount
+    /// Requests waiting for a compute slot before new ones get 503.
+    public var maxQueued = 256
+    /// The verifier of the OpenRLHF route (`AnswerVerifier` name).
+    public var openRLHFVerifier = AnswerVerifier.mathAnswer
 
     public init() {}
 }
 
 public enum FineGrainService {
-    public static func application(_ config: ServiceConfiguration) -> some ApplicationProtocol {
-        Application(router: router(config),
-                    configuration: .init(address: .hostname(config.host, port: config.port), serverName: "finegrain"))
+    public static func application(_ config: ServiceConfiguration, metrics: ServiceMetrics = ServiceMetrics(),
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(config, metrics: metrics),
+                    configuration: .init(address: .hostname(config.host, port: config.port), serverName: "finegrain"),
+                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) })
     }
 
-    public static func router(_ config: ServiceConfiguration) -> Router<BasicRequestContext> {
+    /// A JSON route's work: the parsed body in, the answer and the number of tokens it covered out.
+    typealias Work = @Sendable ([String: JSONValue]) throws -> (JSONValue, tokens: Int)
+
+    public static func router(_ config: ServiceConfiguration, metrics: ServiceMetrics = ServiceMetrics()) -> Router<BasicRequestContext> {
         let router = Router()
+        let limiter = ComputeLimiter(permits: config.maxConcurrent, maxQueued: config.maxQueued)
+        let verifier = config.openRLHFVerifier
         router.get("healthz") { _, _ in json(.ok, .object(["status": .string("ok")])) }
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        }
         router.get("v1/methods") { request, _ in
             if let denied = authorize(request, config) { return denied }
             return json(.ok, .object(["methods": .array(Registry.allMethods.map(MethodCatalog.json))]))
         }
-        router.post("v1/advantages") { request, _ in
-            if let denied = authorize(request, config) { return denied }
-            return await handle(request, config) { body in try Endpoints.advantages(body) }
-        }
-        router.post("v1/losses") { request, _ in
-            if let denied = authorize(request, config) { return denied }
-            return await handle(request, config) { body in try Endpoints.losses(body) }
+        let routes: [(String, String, Work)] = [
+            ("v1/advantages", "advantages", { body in
+                body["verl"] != nil ? try VerlEndpoint.advantages(body) : try Endpoints.advantages(body)
+            }),
+            ("v1/losses", "losses", { body in try Endpoints.losses(body) }),
+            ("v1/rewards", "rewards", { body in (try RewardEndpoints.rewards(body), 0) }),
+            ("v1/openrlhf/reward", "openrlhf", { body in (try RewardEndpoints.openRLHF(body, verifier: verifier), 0) }),
+            ("get_reward", "openrlhf", { body in (try RewardEndpoints.openRLHF(body, verifier: verifier), 0) }),
+        ]
+        for (path, label, work) in routes {
+            router.post(RouterPath(stringLiteral: path)) { request, _ in
+                if let denied = authorize(request, config) { return denied }
+                return await handle(request, config, limiter: limiter, metrics: metrics, route: label, work)
+            }
         }
         return router
     }
 
-    /// Reads the body (bounded), parses it as a JSON object, runs `work`, and turns every failure into a
-    /// JSON error with the right status.
-    static func handle(_ request: Request, _ config: ServiceConfiguration,
-                       _ work: @Sendable ([String: JSONValue]) throws -> JSONValue) async -> Response {
+    /// Reads the body (bounded), waits for a compute slot, then parses, computes and serialises on a
+    /// Dispatch thread; every failure becomes a JSON error with the right status.
+    static func handle(_ request: Request, _ config: ServiceConfiguration, limiter: ComputeLimiter, metrics: ServiceMetrics,
+                       route: String, _ work: @escaping Work) async -> Response {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: config.maxBodyBytes)
         } catch {
+            metrics.record(route: route, status: 413, duration: .zero, tokens: 0)
             return json(.contentTooLarge, .object(["error": .string("request body exceeds the limit of \(config.maxBodyBytes) bytes")]))
         }
-        let data = Data(buffer.readableBytesView)
-        guard let doc = try? JSONValue.parse(data), let body = doc.objectValue else {
-            return json(.badRequest, .object(["error": .string("body is not a JSON object")]))
+        let start = ContinuousClock.now
+        metrics.inFlight(1)
+        defer { metrics.inFlight(-1) }
+        let outcome: (HTTPResponse.Status, Data, Int)
+        do {
+            outcome = try await limiter.run { compute(buffer, work) }
+        } catch let o as ComputeLimiter.Overloaded {
+            metrics.rejected()
+            metrics.record(route: route, status: 503, duration: ContinuousClock.now - start, tokens: 0)
+            return json(.serviceUnavailable, .object(["error": .string(
+                "server busy: \(o.running) requests computing and \(o.queued) queued (limit); retry later")]))
+        } catch {
+            return json(.internalServerError, .object(["error": .string("\(error)")]))
+        }
+        let (status, data, tokens) = outcome
+        metrics.record(route: route, status: Int(status.code), duration: ContinuousClock.now - start, tokens: tokens)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Parse, compute, serialise: the whole of a request's CPU work, off the event loops.
+    static func compute(_ buffer: ByteBuffer, _ work: Work) -> (HTTPResponse.Status, Data, Int) {
+        guard let doc = try? JSONValue.parse(Data(buffer.readableBytesView)), let body = doc.objectValue else {
+            return (.badRequest, errorData("body is not a JSON object"), 0)
         }
         do {
-            return json(.ok, try work(body))
+            let (value, tokens) = try work(body)
+            return (.ok, try value.serialized(), tokens)
         } catch let e as FineGrainError {
             let status: HTTPResponse.Status = { if case .unknownMethod = e { return .notFound }; return .badRequest }()
-            return json(status, .object(["error": .string(e.description)]))
+            return (status, errorData(e.description), 0)
         } catch {
-            return json(.badRequest, .object(["error": .string("\(error)")]))
+            return (.badRequest, errorData("\(error)"), 0)
         }
+    }
+
+    static func errorData(_ message: String) -> Data {
+        (try? JSONValue.object(["error": .string(message)]).serialized()) ?? Data("{\"error\":\"unencodable error\"}".utf8)
     }
 
     static func authorize(_ request: Request, _ config: ServiceConfiguration) -> Response? {

@@ -6,18 +6,40 @@ import Hummingbird
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the registry over HTTP/JSON: POST /v1/advantages, POST /v1/losses, GET /v1/methods, GET /healthz.")
+        abstract: "Serve the registry over HTTP/JSON for verl, TRL and OpenRLHF.",
+        discussion: """
+        Routes: POST /v1/advantages (rollout objects or a verl-layout batch, JSON or base64 tensors), POST /v1/losses,
+        POST /v1/rewards, POST /v1/openrlhf/reward (OpenRLHF --reward.remote_url; also /get_reward), GET /v1/methods,
+        GET /healthz, GET /metrics (Prometheus). SIGTERM/SIGINT drain in-flight requests before exit.
+        """)
 
     @Option(help: "Address to bind (loopback by default).") var host = "127.0.0.1"
-    @Option(help: "Port.") var port = 8321
-    @Option(help: "Bearer token required on every route but /healthz (default: $FINEGRAIN_TOKEN, or none).") var token: String?
+    @Option(help: "Port (0 = any free port; the bound port is printed).") var port = 8321
+    @Option(help: "Bearer token required on every route but /healthz and /metrics (default: $FINEGRAIN_TOKEN, or none).") var token: String?
     @Option(help: "Largest accepted request body in MiB.") var maxBodyMb = 256
+    @Option(help: "Requests computing at once (default: the number of cores).") var maxConcurrent: Int?
+    @Option(help: "Requests waiting for a compute slot before new ones are answered 503.") var maxQueued = 256
+    @Option(help: "Verifier of the OpenRLHF reward route: \(AnswerVerifier.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var openrlhfVerifier = AnswerVerifier.mathAnswer.rawValue
 
     func run() async throws {
         var c = ServiceConfiguration()
         c.host = host; c.port = port; c.maxBodyBytes = maxBodyMb << 20
         c.bearerToken = token ?? ProcessInfo.processInfo.environment["FINEGRAIN_TOKEN"]
-        CLILog.logger.info("finegrain serve on http://\(host):\(port) (\(Registry.estimators.count) estimators, \(Registry.losses.count) losses)")
-        try await FineGrainService.application(c).runService()
+        if let maxConcurrent {
+            guard maxConcurrent > 0 else { throw ValidationError("--max-concurrent must be positive") }
+            c.maxConcurrent = maxConcurrent
+        }
+        guard maxQueued >= 0 else { throw ValidationError("--max-queued must be >= 0") }
+        c.maxQueued = maxQueued
+        do { c.openRLHFVerifier = try AnswerVerifier.named(openrlhfVerifier) } catch { throw ValidationError("--openrlhf-verifier: \(error)") }
+        let host = host
+        let app = FineGrainService.application(c) { bound in
+            // One line on stdout that scripts (and the Python tests) wait for.
+            FileHandle.standardOutput.write(Data("finegrain serve listening on http://\(host):\(bound)\n".utf8))
+        }
+        CLILog.logger.info("finegrain serve: \(Registry.estimators.count) estimators, \(Registry.losses.count) losses, \(c.maxConcurrent) compute slots")
+        try await app.runService()
+        CLILog.logger.info("finegrain serve: drained and stopped")
     }
 }

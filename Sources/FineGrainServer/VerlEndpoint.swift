@@ -1,0 +1,120 @@
+import FineGrain
+
+/// `POST /v1/advantages` with a verl-layout batch: the padded `[B, R]` tensors a verl estimator receives
+/// (`token_level_rewards`, `response_mask`, `index` = `uid`, and `values`, `old_log_probs`, ... where the
+/// estimator needs them), in plain JSON lists or compact base64 (`WireTensor`).
+///
+/// Body: `{"estimator": name, "params": {...}, "verl": {field: tensor, ...}, "encoding": "base64"|"json"}`.
+/// Answer: `{"advantages": [B, R], "returns": [B, R], "diagnostics": {...}}` as float32 tensors, in the
+/// requested encoding (default: compact if any input tensor was compact).
+///
+/// Every row keeps the full width R, exactly as verl computes (outputs at padded positions are verl's
+/// values too: the conformance adapters check every position the same way).
+enum VerlEndpoint {
+    /// The `[B, R]` fields and where they go in the batch.
+    static let tokenFields: Set<String> = ["token_level_rewards", "response_mask", "values", "old_log_probs", "ref_log_prob",
+                                           "log_probs", "entropies", "sum_pi_squared", "rollout_is_weights"]
+    static let rowFields: Set<String> = ["reward_baselines"]
+    static let groupFields: Set<String> = ["index", "uid"]
+
+    static func advantages(_ body: [String: JSONValue]) throws -> (JSONValue, tokens: Int) {
+        guard let name = body["estimator"]?.stringValue else {
+            throw FineGrainError.invalidField(field: "estimator", reason: "missing or not a string")
+        }
+        let params = try Endpoints.decodeParams(body["params"])
+        guard let fields = body["verl"]?.objectValue else {
+            throw FineGrainError.invalidField(field: "verl", reason: "must be an object of verl tensors")
+        }
+        for key in fields.keys where !tokenFields.contains(key) && !rowFields.contains(key) && !groupFields.contains(key) {
+            throw FineGrainError.invalidField(field: "verl.\(key)",
+                                              reason: "unknown field; expected one of \((tokenFields.union(rowFields).union(groupFields)).sorted().joined(separator: ", "))")
+        }
+        let (batch, width, anyCompact) = try decodeBatch(fields)
+        let out = try Registry.advantages(name, batch: batch, params: params)
+        let encoding = try responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
+        let adv = WireTensor.encode(out.advantages, rows: batch.count, width: width, as: encoding)
+        let ret = out.returns.map { WireTensor.encode($0, rows: batch.count, width: width, as: encoding) } ?? adv
+        let doc = JSONValue.object(["advantages": adv, "returns": ret,
+                                    "diagnostics": .object(out.diagnostics.mapValues(JSONValue.number))])
+        return (doc, batch.tokenCount)
+    }
+
+    static func responseEncoding(_ v: JSONValue?, default d: WireTensor.Encoding) throws -> WireTensor.Encoding {
+        guard let v, !v.isNull else { return d }
+        guard let s = v.stringValue, let e = WireTensor.Encoding(rawValue: s) else {
+            throw FineGrainError.invalidField(field: "encoding", reason: "must be \"json\" or \"base64\"")
+        }
+        return e
+    }
+
+    /// A full-width ragged batch from verl's padded fields: with every row R long, the ragged column of a
+    /// `[B, R]` tensor is its C-order buffer, so no copy beyond the decode is needed.
+    static func decodeBatch(_ fields: [String: JSONValue]) throws -> (RolloutBatch, width: Int, anyCompact: Bool) {
+        guard let maskJSON = fields["response_mask"] else {
+            throw FineGrainError.missingField(field: "verl.response_mask", method: "verl layout")
+        }
+        guard let rewardJSON = fields["token_level_rewards"] else {
+            throw FineGrainError.missingField(field: "verl.token_level_rewards", method: "verl layout")
+        }
+        let mask = try WireTensor.decode(maskJSON, field: "verl.response_mask", rank: 2)
+        let (b, width) = (mask.rows, mask.width)
+        guard b > 0 else { throw FineGrainError.invalidField(field: "verl.response_mask", reason: "the batch is empty (0 rows)") }
+        var maskBytes = [UInt8](repeating: 0, count: mask.values.count)
+        for (i, v) in mask.values.enumerated() {
+            guard v == 0 || v == 1 else {
+                throw FineGrainError.invalidField(field: "verl.response_mask",
+                                                  reason: "row \(i / max(width, 1)) column \(i % max(width, 1)) is \(v); must be 0 or 1")
+            }
+            maskBytes[i] = v == 1 ? 1 : 0
+        }
+        var groups: [GroupID]?
+        if let key = groupFields.first(where: { fields[$0] != nil }), let g = fields[key] {
+            groups = try decodeGroups(g, field: "verl.\(key)", rows: b)
+        }
+        var batch = RolloutBatch(groups: groups ?? (0 ..< b).map { GroupID.int($0) },
+                                 lengths: [Int](repeating: width, count: b), mask: maskBytes)
+        var anyCompact = mask.wasCompact
+        for (key, json) in fields where tokenFields.contains(key) && key != "response_mask" {
+            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2)
+            guard t.shape == mask.shape else {
+                throw FineGrainError.invalidField(field: "verl.\(key)", reason: "has shape \(t.shape); response_mask has \(mask.shape)")
+            }
+            anyCompact = anyCompact || t.wasCompact
+            switch key {
+            case "token_level_rewards": batch.tokenReward = t.values
+            case "values": batch.value = t.values
+            case "old_log_probs": batch.oldLogprob = t.values
+            case "ref_log_prob": batch.refLogprob = t.values
+            case "log_probs": batch.logprob = t.values
+            case "entropies": batch.entropy = t.values
+            default: batch.extraTokenColumns[key] = t.values
+            }
+        }
+        if let json = fields["reward_baselines"] {
+            let t = try WireTensor.decode(json, field: "verl.reward_baselines", rank: 1)
+            guard t.values.count == b else {
+                throw FineGrainError.invalidField(field: "verl.reward_baselines", reason: "has \(t.values.count) entries for \(b) rows")
+            }
+            anyCompact = anyCompact || t.wasCompact
+            batch.rewardBaseline = t.values
+        }
+        return (batch, width, anyCompact)
+    }
+
+    /// `uid` / `index`: one id per row, strings or integers (compact int tensors allowed too).
+    static func decodeGroups(_ v: JSONValue, field: String, rows: Int) throws -> [GroupID] {
+        var ids: [GroupID]
+        if v.objectValue != nil {
+            ids = try WireTensor.decode(v, field: field, rank: 1).values.map { .int(Int($0)) }
+        } else {
+            guard let a = v.arrayValue else { throw FineGrainError.invalidField(field: field, reason: "must be a list of group ids") }
+            ids = try a.enumerated().map { i, x in
+                if let s = x.stringValue { return .string(s) }
+                if let d = x.doubleValue, d.isFinite, d == d.rounded() { return .int(Int(d)) }
+                throw FineGrainError.invalidField(field: "\(field)[\(i)]", reason: "must be a string or an integer")
+            }
+        }
+        guard ids.count == rows else { throw FineGrainError.invalidField(field: field, reason: "has \(ids.count) group ids for \(rows) rows") }
+        return ids
+    }
+}

@@ -1,0 +1,84 @@
+import FineGrain
+@testable import FineGrainServer
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import XCTest
+
+private func object(_ b: ByteBuffer) throws -> [String: JSONValue] {
+    try XCTUnwrap(JSONValue.parse(Data(b.readableBytesView)).objectValue)
+}
+
+/// `/v1/rewards`, the OpenRLHF remote-reward route, `/metrics` and the compute limiter.
+final class RewardAndMetricsRouteTests: XCTestCase {
+    func testRewardsAndOpenRLHFRoutes() async throws {
+        var c = ServiceConfiguration(); c.port = 0
+        try await FineGrainService.application(c).test(.live) { client in
+            let rewards = #####"{"verifier": "gsm8k", "responses": ["so 3 + 4 = 7\n#### 7", "#### 1,000", "I think 7"], "labels": ["7", "1000", "7"]}"#####
+            try await client.execute(uri: "/v1/rewards", method: .post, body: ByteBuffer(string: rewards)) { r in
+                XCTAssertEqual(r.status, .ok)
+                XCTAssertEqual(try object(r.body)["rewards"]?.doubles(field: "r"), [1, 1, 0])
+            }
+            // OpenRLHF sends prompt + response as `query`; the prompt is cut off before scoring, so the "2"
+            // inside the prompt does not count as the answer.
+            let openrlhf = #"{"query": ["What is 2 + 2? The answer is \\boxed{4}", "What is 2 + 3? 2"], "prompts": ["What is 2 + 2?", "What is 2 + 3?"], "labels": ["4", "5"]}"#
+            for path in ["/v1/openrlhf/reward", "/get_reward"] {
+                try await client.execute(uri: path, method: .post, body: ByteBuffer(string: openrlhf)) { r in
+                    XCTAssertEqual(r.status, .ok)
+                    let o = try object(r.body)
+                    XCTAssertEqual(try o["rewards"]?.doubles(field: "r"), [1, 0])
+                    XCTAssertEqual(try o["scores"]?.doubles(field: "s"), [1, 0])
+                    XCTAssertNotNil(o["extra_logs"]?.objectValue)
+                }
+            }
+            let bad: [(String, String, HTTPResponse.Status, String)] = [
+                ("/v1/rewards", #"{"verifier": "sympy", "responses": [], "labels": []}"#, .notFound, "unknown verifier 'sympy'"),
+                ("/v1/rewards", #"{"verifier": "gsm8k", "responses": ["a"], "labels": []}"#, .badRequest, "invalid field 'labels'"),
+                ("/v1/openrlhf/reward", #"{"query": ["a"], "labels": [1]}"#, .badRequest, "labels[0]"),
+            ]
+            for (path, text, status, fragment) in bad {
+                try await client.execute(uri: path, method: .post, body: ByteBuffer(string: text)) { r in
+                    XCTAssertEqual(r.status, status)
+                    XCTAssertTrue((try object(r.body)["error"]?.stringValue ?? "").contains(fragment), fragment)
+                }
+            }
+        }
+    }
+
+    func testMetricsCountRequestsTokensAndLatency() async throws {
+        var c = ServiceConfiguration(); c.port = 0
+        let metrics = ServiceMetrics()
+        let request = #"{"estimator": "grpo", "rollouts": [{"group": 0, "tokens": [1, 2, 3], "reward": 1}, {"group": 0, "tokens": [4], "reward": 0}]}"#
+        try await FineGrainService.application(c, metrics: metrics).test(.live) { client in
+            for _ in 0 ..< 3 {
+                try await client.execute(uri: "/v1/advantages", method: .post, body: ByteBuffer(string: request)) { XCTAssertEqual($0.status, .ok) }
+            }
+            try await client.execute(uri: "/v1/advantages", method: .post, body: ByteBuffer(string: "{")) { XCTAssertEqual($0.status, .badRequest) }
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                XCTAssertEqual(r.status, .ok)
+                let text = String(buffer: r.body)
+                XCTAssertTrue(text.contains(#"finegrain_http_requests_total{route="advantages",status="200"} 3"#), text)
+                XCTAssertTrue(text.contains(#"finegrain_http_requests_total{route="advantages",status="400"} 1"#), text)
+                XCTAssertTrue(text.contains(#"finegrain_tokens_processed_total{route="advantages"} 12"#), text)
+                XCTAssertTrue(text.contains(#"finegrain_http_request_duration_seconds_count{route="advantages"} 4"#), text)
+            }
+        }
+    }
+
+    func testLimiterQueuesThenRefuses() async throws {
+        let limiter = ComputeLimiter(permits: 1, maxQueued: 1)
+        try await limiter.acquire()                 // running 1
+        let waiter = Task { try await limiter.acquire(); return "got it" }
+        try await Task.sleep(for: .milliseconds(50)) // let the waiter queue
+        do {
+            try await limiter.acquire()
+            XCTFail("a third request must be refused while 1 runs and 1 waits")
+        } catch is ComputeLimiter.Overloaded {}
+        await limiter.release()                     // hands the permit to the waiter
+        let result = try await waiter.value
+        XCTAssertEqual(result, "got it")
+        await limiter.release()
+        try await limiter.acquire()                 // free again
+        await limiter.release()
+    }
+}
