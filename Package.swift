@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // The core library: ragged batches, estimators, losses. No heavy dependencies.
@@ -31,6 +33,8 @@ let package = Package(
         .target(name: "FineGrainServer", dependencies: [
             "FineGrain", .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Golden-file conformance runner (shared by the CLI and the test suite).
         .target(name: "FineGrainConformance", dependencies: ["FineGrain"]),
@@ -40,6 +44,18 @@ let package = Package(
                 "FineGrain", "FineGrainConformance", "FineGrainTrainer", "FineGrainServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Round-trip and load measurements of the service from a real HTTP client (kept out of `finegrain`
+        // so the release build of the main job does not compile BoringSSL).
+        .executableTarget(
+            name: "finegrain-service-bench",
+            dependencies: [
+                "FineGrain", "FineGrainServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "FineGrainTests", dependencies: ["FineGrain", "FineGrainConformance", "FineGrainTrainer"]),

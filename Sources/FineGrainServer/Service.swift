@@ -1,6 +1,8 @@
 import FineGrain
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 
 /// `finegrain serve`: the registry over HTTP/JSON (DESIGN.md, "Contracts" 4), so verl, TRL and OpenRLHF
 /// can use every method from Python without forking.
@@ -34,10 +36,12 @@ public struct ServiceConfiguration: Sendable {
 
 public enum FineGrainService {
     public static func application(_ config: ServiceConfiguration, metrics: ServiceMetrics = ServiceMetrics(),
-                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+                                   logger: Logger? = nil,
+                                   onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         Application(router: router(config, metrics: metrics),
                     configuration: .init(address: .hostname(config.host, port: config.port), serverName: "finegrain"),
-                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) })
+                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
+                    logger: logger)
     }
 
     /// A JSON route's work: the parsed body in, the answer and the number of tokens it covered out.

@@ -1,4 +1,5 @@
 import FineGrain
+import Hummingbird
 import Foundation
 
 /// Builds request bodies the way a Python client does (tests, `finegrain-service-bench`): a ragged batch
@@ -39,5 +40,30 @@ public enum ServiceRequests {
     public static func tensor(_ v: JSONValue, field: String) throws -> (shape: [Int], values: [Double]) {
         let t = try WireTensor.decode(v, field: field, rank: 2)
         return (t.shape, t.values)
+    }
+}
+
+/// The server's work without the socket, for `finegrain-service-bench`'s round-trip ratio.
+public enum InProcessService {
+    /// Parse the JSON body, decode the batch and compute the advantages (no answer encoding): what the
+    /// issue's "decoding plus computing" means. Returns the token count.
+    public static func decodeAndComputeAdvantages(_ body: Data) throws -> Int {
+        guard let o = try JSONValue.parse(body).objectValue else { throw FineGrainError.invalidField(field: "body", reason: "not an object") }
+        let name = o["estimator"]?.stringValue ?? ""
+        let params = try Endpoints.decodeParams(o["params"])
+        if let fields = o["verl"]?.objectValue {
+            let (batch, _, _) = try VerlEndpoint.decodeBatch(fields)
+            return try Registry.advantages(name, batch: batch, params: params).advantages.count
+        }
+        let (_, _, _, doc) = try Endpoints.decode(o, methodField: "estimator")
+        return try Registry.advantages(name, batch: doc.batch, params: params).advantages.count
+    }
+
+    /// The whole server-side pipeline of `POST /v1/advantages`: parse, decode, compute, encode the answer.
+    public static func advantagesRoute(_ body: Data) -> (status: Int, answer: Data) {
+        let (status, data, _) = FineGrainService.compute(ByteBuffer(bytes: body)) { b in
+            b["verl"] != nil ? try VerlEndpoint.advantages(b) : try Endpoints.advantages(b)
+        }
+        return (Int(status.code), data)
     }
 }

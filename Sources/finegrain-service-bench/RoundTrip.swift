@@ -1,0 +1,76 @@
+import ArgumentParser
+import AsyncHTTPClient
+import FineGrain
+import FineGrainServer
+import Foundation
+import NIOCore
+
+/// Issue 5's target: a 256 x 1024 GRPO or GAE round trip costs at most 1.3x the in-process time of
+/// decoding plus computing. Measured per estimator and encoding, medians over `--repeats`.
+struct RoundTrip: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "roundtrip", abstract: "Round trip of one verl-layout batch vs the same work in process.")
+
+    @OptionGroup var target: Target
+    @Option(help: "Rows (responses).") var rows = 256
+    @Option(help: "Columns (response length; every row is padded to it, as in verl).") var width = 1024
+    @Option(help: "Timed repeats per case (median reported).") var repeats = 20
+    @Option(help: "Estimators.") var estimators = "grpo,gae"
+    @Option(help: "Encodings.") var encodings = "base64,json"
+    @Flag(help: "JSON lines instead of a table.") var json = false
+
+    func run() async throws {
+        let client = makeClient(connections: 2)
+        let rows = rows, width = width, repeats = repeats, json = json
+        let estimators = estimators.split(separator: ",").map(String.init)
+        let encodings = encodings.split(separator: ",").map(String.init)
+        if !json {
+            print("round trip of one \(rows) x \(width) verl batch (medians of \(repeats)); ratio = round trip / in-process decode+compute; pipeline = parse+compute+encode in process")
+            print("estimator encoding  request MB  answer MB  decode+compute ms  pipeline ms  round trip ms  ratio  (vs pipeline)")
+        }
+        try await withServer(target) { url in
+            for estimator in estimators {
+                var batch = SyntheticBatch.verlBenchmark(responses: rows, maxLength: width, group: 8, seed: 0)
+                batch.oldLogprob = nil; batch.refLogprob = nil; batch.logprob = nil
+                if estimator != "gae" { batch.value = nil }
+                for encoding in encodings {
+                    let body = try ServiceRequests.verlAdvantages(estimator: estimator, batch: batch, width: width, encoding: encoding)
+                    let clock = ContinuousClock()
+                    var inProc = [Double](), pipeline = [Double](), trip = [Double]()
+                    var answerBytes = 0
+                    for i in 0 ..< repeats + 2 {
+                        let t0 = clock.now
+                        _ = try InProcessService.decodeAndComputeAdvantages(body)
+                        let t1 = clock.now
+                        let (status, answer) = InProcessService.advantagesRoute(body)
+                        let t2 = clock.now
+                        guard status == 200 else { throw ValidationError("in-process \(estimator) answered \(status): \(String(decoding: answer.prefix(300), as: UTF8.self))") }
+                        answerBytes = answer.count
+                        if i >= 2 { inProc.append(seconds(t1 - t0)); pipeline.append(seconds(t2 - t1)) }
+                    }
+                    let buffer = ByteBuffer(bytes: body)
+                    for i in 0 ..< repeats + 2 {
+                        let t0 = clock.now
+                        let (status, answer) = try await post(client, url + "/v1/advantages", buffer)
+                        let dt = seconds(clock.now - t0)
+                        guard status == 200 else { throw ValidationError("\(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
+                        if i >= 2 { trip.append(dt) }
+                    }
+                    let (a, p, r) = (median(inProc), median(pipeline), median(trip))
+                    if json {
+                        let o: [String: Any] = ["case": "service_roundtrip", "estimator": estimator, "encoding": encoding, "rows": rows, "width": width,
+                                                "request_bytes": body.count, "answer_bytes": answerBytes, "decode_compute_s": a,
+                                                "pipeline_s": p, "roundtrip_s": r, "ratio": r / a, "ratio_vs_pipeline": r / p,
+                                                "tokens_per_s": Double(rows * width) / r, "peak_rss_mb": peakRSSMB()]
+                        print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+                    } else {
+                        print(estimator.padding(toLength: 9, withPad: " ", startingAt: 0) + " " + encoding.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %11.2f %10.2f %18.2f %11.2f %14.2f %6.2f  (%.2f)",
+                                     Double(body.count) / 1e6, Double(answerBytes) / 1e6, a * 1e3, p * 1e3, r * 1e3, r / a, r / p))
+                    }
+                }
+            }
+        }
+        try await client.shutdown()
+        if !json { print(String(format: "peak RSS of this process (client + in-process server): %.0f MB", peakRSSMB())) }
+    }
+}
