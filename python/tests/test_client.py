@@ -61,6 +61,28 @@ def test_tensor_encoding_is_little_endian_c_order():
 
 
 @pytest.mark.no_server
+def test_raw_base64_is_spliced_into_valid_json():
+    import json
+
+    from finegrain.client import _dump_body
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    body = {"x": [_tensors.encode(a, raw=True), "@fg-not-a-marker@"], "y": _tensors.encode(a * 2, raw=True),
+            "s": "caf\u00e9"}
+    doc = json.loads(_dump_body(body))
+    np.testing.assert_array_equal(_tensors.decode(doc["x"][0]), a)
+    np.testing.assert_array_equal(_tensors.decode(doc["y"]), a * 2)
+    assert doc["x"][1] == "@fg-not-a-marker@" and doc["s"] == "caf\u00e9"
+
+
+@pytest.mark.no_server
+def test_compact_mask():
+    assert _tensors.compact_mask(np.array([[1, 0]], np.int64)).dtype == np.uint8
+    assert _tensors.compact_mask(np.array([[2, 0]], np.int64)).dtype == np.int64  # not a 0/1 mask: unchanged
+    assert _tensors.compact_mask(np.array([[1.0, 0.5]], np.float32)).dtype == np.float32
+
+
+@pytest.mark.no_server
 def test_client_rejects_bad_url():
     with pytest.raises(ValueError):
         Client("ftp://example/")
@@ -206,3 +228,17 @@ def test_error_carries_status_and_message(client):
     assert e.value.status == 404 and "no_such_estimator" in e.value.message
     # the connection stays usable after an error answer
     assert client.health()["status"] == "ok"
+
+
+def test_response_encoding_defaults_to_the_inputs(client):
+    """No "encoding" field: base64 answer if any input tensor was base64, else nested lists."""
+    tlr = np.array([[0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    mask = [[1, 1], [1, 0]]
+    as_json = client.request("POST", "/v1/advantages", {"estimator": "grpo", "verl": {
+        "token_level_rewards": tlr.tolist(), "response_mask": mask, "index": ["a", "a"]}})
+    assert isinstance(as_json["advantages"], list) and isinstance(as_json["returns"], list)
+    as_b64 = client.request("POST", "/v1/advantages", {"estimator": "grpo", "verl": {
+        "token_level_rewards": _tensors.encode(tlr), "response_mask": mask, "index": ["a", "a"]}})
+    assert as_b64["advantages"]["dtype"] == "float32" and as_b64["advantages"]["shape"] == [2, 2]
+    np.testing.assert_allclose(_tensors.decode(as_b64["advantages"]), _tensors.decode(as_json["advantages"]),
+                               rtol=1e-6)

@@ -60,6 +60,33 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"object of type {type(x).__name__} is not JSON serializable")
 
 
+def _dump_body(body: Any) -> bytes:
+    """JSON bytes of ``body``; :class:`_tensors.RawBase64` values are spliced in after json.dumps (a
+    placeholder string per value, unique to this call), which avoids scanning megabytes of base64 for
+    characters to escape."""
+    raws: List[bytes] = []
+    nonce = os.urandom(6).hex()
+
+    def default(x: Any) -> Any:
+        if isinstance(x, _tensors.RawBase64):
+            raws.append(x.data)
+            return f"@fg-{nonce}-{len(raws) - 1}@"
+        return _json_default(x)
+
+    text = json.dumps(body, default=default, separators=(",", ":")).encode("utf-8")
+    if not raws:
+        return text
+    parts: List[bytes] = []
+    pos = 0
+    for i, data in enumerate(raws):
+        marker = f'"@fg-{nonce}-{i}@"'.encode("ascii")
+        at = text.index(marker, pos)
+        parts += [text[pos:at], b'"', data, b'"']
+        pos = at + len(marker)
+    parts.append(text[pos:])
+    return b"".join(parts)
+
+
 class Client:
     """A connection to one FineGrain service.
 
@@ -128,7 +155,7 @@ class Client:
         payload = None
         headers = {"Accept": "application/json"}
         if body is not None:
-            payload = json.dumps(body, default=_json_default, separators=(",", ":")).encode("utf-8")
+            payload = _dump_body(body)
             headers["Content-Type"] = "application/json"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -232,16 +259,18 @@ class Client:
         """
         if encoding not in ("base64", "json"):
             raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
+        raw = encoding == "base64"
         verl: Dict[str, Any] = {
-            "token_level_rewards": _tensors.encode(token_level_rewards, encoding),
-            "response_mask": _tensors.encode(response_mask, encoding),
+            "token_level_rewards": _tensors.encode(token_level_rewards, encoding, raw=raw),
+            "response_mask": _tensors.encode(_tensors.compact_mask(response_mask) if raw else response_mask,
+                                             encoding, raw=raw),
         }
         if index is not None:
             verl["index"] = _index_list(index)
         for key, val in (("values", values), ("old_log_probs", old_log_probs),
                          ("ref_log_prob", ref_log_prob), ("reward_baselines", reward_baselines)):
             if val is not None:
-                verl[key] = _tensors.encode(val, encoding)
+                verl[key] = _tensors.encode(val, encoding, raw=raw)
         body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": encoding}
         if params:
             body["params"] = dict(params)
