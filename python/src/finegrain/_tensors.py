@@ -1,0 +1,110 @@
+"""Wire encoding of dense tensors for the service's verl-layout requests.
+
+A tensor travels either as nested JSON lists or as the compact object
+
+    {"dtype": "float32", "shape": [B, R], "data": "<standard base64 of little-endian C-order bytes>"}
+
+(see ``POST /v1/advantages``, verl form).  Only the dtypes below are part of the contract.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+#: Contract dtype name -> little-endian numpy dtype.
+WIRE_DTYPES = {
+    "float32": np.dtype("<f4"),
+    "float64": np.dtype("<f8"),
+    "int32": np.dtype("<i4"),
+    "int64": np.dtype("<i8"),
+    "uint8": np.dtype("u1"),
+    "bool": np.dtype("?"),
+}
+
+
+def as_numpy(x: Any) -> np.ndarray:
+    """Return ``x`` as a numpy array; torch tensors are detached and moved to the CPU first.
+
+    Dtypes numpy does not have (bfloat16) and half precision are widened to float32.
+    """
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch.Tensor, without importing torch
+        t = x.detach()
+        name = str(t.dtype)
+        if name in ("torch.bfloat16", "torch.float16"):
+            t = t.float()
+        return t.cpu().numpy()
+    return np.asarray(x)
+
+
+def _wire_array(x: Any) -> np.ndarray:
+    """The array in a dtype the contract names (others are converted: floats to float32, ints to int64)."""
+    a = as_numpy(x)
+    if a.dtype == np.bool_:
+        return a
+    if a.dtype.kind == "f":
+        return a if a.dtype.itemsize in (4, 8) else a.astype(np.float32)
+    if a.dtype.kind in "iu":
+        if a.dtype == np.uint8:
+            return a
+        return a if a.dtype.kind == "i" and a.dtype.itemsize in (4, 8) else a.astype(np.int64)
+    raise TypeError(f"cannot send a tensor of dtype {a.dtype} (expected bool, integer or floating point)")
+
+
+def compact_mask(x: Any) -> np.ndarray:
+    """A 0/1 mask as uint8 (8x fewer bytes than int64 on the wire); any other mask is left as it is."""
+    a = _wire_array(x)
+    if a.dtype.kind in "iu" and a.dtype != np.uint8 and a.size and bool(np.all((a == 0) | (a == 1))):
+        return a.astype(np.uint8)
+    return a
+
+
+class RawBase64:
+    """Standard base64 bytes that :func:`finegrain.client.Client.request` splices into the JSON body
+    unescaped (the base64 alphabet needs no escaping), instead of passing a large str through json.dumps."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+def encode(x: Any, encoding: str = "base64", raw: bool = False) -> Any:
+    """Encode an array-like as the service expects: ``"base64"`` (compact object) or ``"json"`` (nested lists).
+
+    With ``raw=True`` the base64 ``"data"`` is a :class:`RawBase64` (for :meth:`Client.request`) instead of a str.
+    """
+    a = _wire_array(x)
+    if encoding == "json":
+        # NaN/inf stay in: json.dumps writes them as NaN/Infinity and the server answers 400, the same
+        # status it gives a NaN inside base64 data. Validation is the server's job.
+        return a.tolist()
+    if encoding != "base64":
+        raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
+    name = {np.dtype(np.bool_): "bool"}.get(a.dtype)
+    if name is None:
+        name = {"f4": "float32", "f8": "float64", "i4": "int32", "i8": "int64", "u1": "uint8"}[
+            f"{a.dtype.kind}{a.dtype.itemsize}"
+        ]
+    wire = np.ascontiguousarray(a, dtype=WIRE_DTYPES[name])
+    data = base64.b64encode(memoryview(wire).cast("B"))
+    return {"dtype": name, "shape": list(a.shape), "data": RawBase64(data) if raw else data.decode("ascii")}
+
+
+def decode(obj: Any, dtype: Any = np.float32) -> np.ndarray:
+    """Decode a tensor from either wire form into a numpy array of ``dtype`` (C-contiguous)."""
+    if isinstance(obj, dict):
+        try:
+            wire = WIRE_DTYPES[obj["dtype"]]
+            shape = tuple(int(s) for s in obj["shape"])
+            raw = base64.b64decode(obj["data"], validate=True)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"malformed tensor object from the server: {e}") from None
+        a = np.frombuffer(raw, dtype=wire)
+        if a.size != int(np.prod(shape, dtype=np.int64)):
+            raise ValueError(f"tensor data holds {a.size} elements, shape {list(shape)} needs {int(np.prod(shape))}")
+        return a.reshape(shape).astype(dtype, copy=True)
+    a = np.asarray(obj, dtype=dtype)
+    return np.ascontiguousarray(a)

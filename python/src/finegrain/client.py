@@ -1,0 +1,355 @@
+"""HTTP client for ``finegrain serve`` (standard library + numpy only).
+
+    from finegrain import Client
+    fg = Client()                                   # http://127.0.0.1:8321, no token
+    adv, ret = fg.advantages_padded("grpo", token_level_rewards, response_mask, index=uids)
+
+One ``Client`` keeps one keep-alive connection per thread and reopens it when the server closed it, so a
+training loop that calls it every step pays the TCP handshake once. Every failure is a
+:class:`FineGrainError` (HTTP status + the server's ``{"error": ...}`` message); a server that cannot be
+reached raises :class:`FineGrainConnectionError`, a subclass whose ``status`` is ``None``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import threading
+import urllib.parse
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _tensors
+
+DEFAULT_URL = "http://127.0.0.1:8321"
+
+
+class FineGrainError(Exception):
+    """A request to the FineGrain service failed.
+
+    Attributes:
+        status: the HTTP status (400 bad input, 401 bad/missing token, 404 unknown method or route,
+            413 body too large, 5xx server trouble), or ``None`` when no answer came back.
+        message: the server's ``"error"`` message (or a description of the transport failure).
+        body: the decoded JSON error body when there was one, else the raw text (or ``None``).
+    """
+
+    def __init__(self, status: Optional[int], message: str, body: Any = None):
+        self.status = status
+        self.message = message
+        self.body = body
+        super().__init__(f"HTTP {status}: {message}" if status is not None else message)
+
+
+class FineGrainConnectionError(FineGrainError):
+    """The service could not be reached (refused, timed out, connection dropped); ``status`` is ``None``."""
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
+
+
+def _json_default(x: Any) -> Any:
+    """json.dumps fallback: numpy arrays/scalars and torch tensors become plain lists/numbers."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray) or hasattr(x, "detach"):
+        return _tensors.as_numpy(x).tolist()
+    raise TypeError(f"object of type {type(x).__name__} is not JSON serializable")
+
+
+def _dump_body(body: Any) -> bytes:
+    """JSON bytes of ``body``; :class:`_tensors.RawBase64` values are spliced in after json.dumps (a
+    placeholder string per value, unique to this call), which avoids scanning megabytes of base64 for
+    characters to escape."""
+    raws: List[bytes] = []
+    nonce = os.urandom(6).hex()
+
+    def default(x: Any) -> Any:
+        if isinstance(x, _tensors.RawBase64):
+            raws.append(x.data)
+            return f"@fg-{nonce}-{len(raws) - 1}@"
+        return _json_default(x)
+
+    text = json.dumps(body, default=default, separators=(",", ":")).encode("utf-8")
+    if not raws:
+        return text
+    parts: List[bytes] = []
+    pos = 0
+    for i, data in enumerate(raws):
+        marker = f'"@fg-{nonce}-{i}@"'.encode("ascii")
+        at = text.index(marker, pos)
+        parts += [text[pos:at], b'"', data, b'"']
+        pos = at + len(marker)
+    parts.append(text[pos:])
+    return b"".join(parts)
+
+
+class Client:
+    """A connection to one FineGrain service.
+
+    Args:
+        url: base URL of ``finegrain serve`` (``http://host:port``; an ``https`` URL uses TLS).
+        token: bearer token, sent as ``Authorization: Bearer <token>`` (the server's ``--token``).
+        timeout: seconds to wait for connecting and for each answer.
+
+    The client is safe to share between threads (each thread gets its own connection).
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, token: Optional[str] = None, timeout: float = 60):
+        parsed = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
+        if parsed.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported URL scheme in {url!r} (expected http or https)")
+        if not parsed.hostname:
+            raise ValueError(f"no host in URL {url!r}")
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._https = parsed.scheme == "https"
+        self._host = parsed.hostname
+        self._port = parsed.port or (443 if self._https else 80)
+        self._prefix = parsed.path.rstrip("/")
+        self._local = threading.local()
+        #: Connections opened so far (all threads); a keep-alive client opens one per thread.
+        self.connections_opened = 0
+        #: ``diagnostics`` of the last advantages answer in any thread (informational).
+        self.last_diagnostics: Dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ transport
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r}, token={'***' if self.token else None}, timeout={self.timeout})"
+
+    def close(self) -> None:
+        """Close this thread's connection (it is reopened on the next request)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=self.timeout)
+            self._local.conn = conn
+            self.connections_opened += 1
+        return conn
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request and return the decoded JSON answer.
+
+        ``body`` (a JSON-able object; numpy arrays are converted) is sent as ``application/json``.
+        Raises :class:`FineGrainError` on any 4xx/5xx answer and :class:`FineGrainConnectionError` when
+        the service cannot be reached. A request on a kept-alive connection that the server had closed
+        is retried once on a fresh connection (every route is a pure computation, so this is safe).
+        """
+        payload = None
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            payload = _dump_body(body)
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        full = self._prefix + path
+        for attempt in (0, 1):
+            reused = getattr(self._local, "conn", None) is not None
+            conn = self._connection()
+            try:
+                conn.request(method, full, body=payload, headers=headers)
+                resp = conn.getresponse()
+                status, reason, raw = resp.status, resp.reason, resp.read()
+                if resp.will_close:
+                    self.close()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    http.client.CannotSendRequest, http.client.BadStatusLine) as e:
+                self.close()
+                if attempt == 0 and reused:
+                    continue  # stale keep-alive connection: retry once on a new one
+                raise FineGrainConnectionError(f"connection to {self.url} failed: {e!r}") from e
+            except (OSError, socket.timeout, http.client.HTTPException) as e:
+                self.close()
+                raise FineGrainConnectionError(f"cannot reach FineGrain service at {self.url}: {e}") from e
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            doc = None
+        if status >= 400:
+            if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+                message = doc["error"]
+            else:
+                message = f"{reason} ({method} {path})" + (f": {text[:500]}" if text else "")
+            raise FineGrainError(status, message, doc if doc is not None else (text or None))
+        if doc is None and text:
+            raise FineGrainError(status, f"answer to {method} {path} is not JSON: {text[:200]}", text)
+        return doc
+
+    # ------------------------------------------------------------------ routes
+
+    def health(self) -> Dict[str, Any]:
+        """``GET /healthz``: the server's status object (``{"status": "ok"}``); needs no token."""
+        return self.request("GET", "/healthz")
+
+    def methods(self) -> List[Dict[str, Any]]:
+        """``GET /v1/methods``: the registry listing, one dict per method.
+
+        Each has at least ``name``, ``kind`` (``"estimator"``, a loss kind, or ``"kl"``) and ``params``
+        (a list of ``{"name", "type", "default", "doc", ...}``).
+        """
+        return list(self.request("GET", "/v1/methods")["methods"])
+
+    def estimators(self) -> List[str]:
+        """Names of the advantage estimators the server lists (``kind == "estimator"``)."""
+        return [m["name"] for m in self.methods() if m.get("kind") == "estimator"]
+
+    def advantages(self, estimator: str, rollouts: Sequence[Mapping[str, Any]],
+                   params: Optional[Mapping[str, Any]] = None) -> List[Dict[str, Any]]:
+        """``POST /v1/advantages``, rollouts form (DESIGN contract 4).
+
+        Args:
+            estimator: registry name, e.g. ``"grpo"``.
+            rollouts: objects as in the rollout JSONL contract (``group``, ``tokens``, ``reward``,
+                optional ``mask``, ``values``, ``token_rewards``, ``step_ends``, ...).
+            params: estimator parameters (see :meth:`methods`).
+
+        Returns:
+            the rollout objects as the server returns them, each with ``"advantages"`` (and ``"returns"``
+            where defined). The answer's ``diagnostics`` are kept in :attr:`last_diagnostics`.
+        """
+        body: Dict[str, Any] = {"estimator": estimator, "rollouts": list(rollouts)}
+        if params:
+            body["params"] = dict(params)
+        doc = self.request("POST", "/v1/advantages", body)
+        self.last_diagnostics = doc.get("diagnostics") or {}
+        return doc["rollouts"]
+
+    def advantages_padded(self, estimator: str, token_level_rewards: Any, response_mask: Any,
+                          index: Optional[Sequence[Any]] = None, values: Any = None,
+                          old_log_probs: Any = None, ref_log_prob: Any = None,
+                          reward_baselines: Any = None, params: Optional[Mapping[str, Any]] = None,
+                          encoding: str = "base64") -> Tuple[np.ndarray, np.ndarray]:
+        """``POST /v1/advantages``, verl form: padded ``[B, R]`` tensors in, ``(advantages, returns)`` out.
+
+        Args:
+            estimator: registry name.
+            token_level_rewards: ``[B, R]`` rewards (outcome on the last valid token, or dense).
+            response_mask: ``[B, R]`` 1 on policy tokens, 0 on padding / tool tokens (any int/bool/float dtype).
+            index: ``B`` group ids (strings or ints; verl's ``uid``); ``None`` = one group per row.
+            values, old_log_probs, ref_log_prob: optional ``[B, R]`` columns the estimator may need.
+            reward_baselines: optional ``[B]`` (ReMax).
+            params: estimator parameters.
+            encoding: ``"base64"`` (compact, default) or ``"json"`` (nested lists) for both directions.
+
+        Inputs may be numpy arrays, nested lists or torch tensors (moved to the CPU).
+
+        Returns:
+            ``(advantages, returns)``, numpy float32 arrays of shape ``[B, R]`` (full width: padded
+            positions hold what verl computes there). If the server sends no ``returns`` (an estimator
+            without them), the advantages are returned twice, as verl's outcome estimators do.
+        """
+        if encoding not in ("base64", "json"):
+            raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
+        raw = encoding == "base64"
+        verl: Dict[str, Any] = {
+            "token_level_rewards": _tensors.encode(token_level_rewards, encoding, raw=raw),
+            "response_mask": _tensors.encode(_tensors.compact_mask(response_mask) if raw else response_mask,
+                                             encoding, raw=raw),
+        }
+        if index is not None:
+            verl["index"] = _index_list(index)
+        for key, val in (("values", values), ("old_log_probs", old_log_probs),
+                         ("ref_log_prob", ref_log_prob), ("reward_baselines", reward_baselines)):
+            if val is not None:
+                verl[key] = _tensors.encode(val, encoding, raw=raw)
+        body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": encoding}
+        if params:
+            body["params"] = dict(params)
+        doc = self.request("POST", "/v1/advantages", body)
+        self.last_diagnostics = doc.get("diagnostics") or {}
+        if "advantages" not in doc:
+            raise FineGrainError(200, f"answer has no 'advantages' (keys: {sorted(doc)})", doc)
+        adv = _tensors.decode(doc["advantages"], np.float32)
+        ret = _tensors.decode(doc["returns"], np.float32) if doc.get("returns") is not None else adv.copy()
+        return adv, ret
+
+    def losses(self, loss: str, rollouts: Sequence[Mapping[str, Any]],
+               params: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """``POST /v1/losses``: a policy/value loss over rollouts carrying ``logprobs``, ``old_logprobs``,
+        ``advantages`` (and ``mask``, ...).
+
+        Returns:
+            ``{"loss": float, "metrics": {...}, "gradients": [[d loss / d logprob] per rollout]}``.
+        """
+        body: Dict[str, Any] = {"loss": loss, "rollouts": list(rollouts)}
+        if params:
+            body["params"] = dict(params)
+        return self.request("POST", "/v1/losses", body)
+
+    def rewards(self, verifier: str, responses: Sequence[str], labels: Sequence[str]) -> List[float]:
+        """``POST /v1/rewards``: score ``responses`` against ``labels`` with a built-in verifier
+        (``"math_answer"``, ``"exact_match"``, ``"gsm8k"``). Returns one float per response."""
+        if len(responses) != len(labels):
+            raise ValueError(f"{len(responses)} responses but {len(labels)} labels")
+        doc = self.request("POST", "/v1/rewards",
+                           {"verifier": verifier, "responses": list(responses), "labels": list(labels)})
+        return [float(r) for r in doc["rewards"]]
+
+    def openrlhf_reward(self, queries: Sequence[str], prompts: Sequence[str],
+                        labels: Sequence[str]) -> Dict[str, Any]:
+        """``POST /v1/openrlhf/reward`` (OpenRLHF's remote reward protocol).
+
+        Returns the answer ``{"rewards": [...], "scores": [...], "extra_logs": {...}}``.
+        """
+        return self.request("POST", "/v1/openrlhf/reward",
+                            {"query": list(queries), "prompts": list(prompts), "labels": list(labels)})
+
+
+def _index_list(index: Sequence[Any]) -> List[Any]:
+    """verl's ``uid`` array (object dtype: str / int / uuid) as a JSON list of strings and ints."""
+    out: List[Any] = []
+    for x in (index.tolist() if isinstance(index, np.ndarray) else index):
+        if isinstance(x, (bool, np.bool_)):
+            out.append(str(x))
+        elif isinstance(x, (int, np.integer)):
+            out.append(int(x))
+        elif isinstance(x, str):
+            out.append(x)
+        elif isinstance(x, bytes):
+            out.append(x.decode("utf-8", errors="replace"))
+        else:
+            out.append(str(x))
+    return out
+
+
+def client_from_env(url: Optional[str] = None, token: Optional[str] = None,
+                    timeout: Optional[float] = None) -> Client:
+    """A :class:`Client` configured from ``FINEGRAIN_URL`` / ``FINEGRAIN_TOKEN`` / ``FINEGRAIN_TIMEOUT``
+    unless given explicitly."""
+    return Client(url or os.environ.get("FINEGRAIN_URL") or DEFAULT_URL,
+                  token=token if token is not None else (os.environ.get("FINEGRAIN_TOKEN") or None),
+                  timeout=timeout if timeout is not None else float(os.environ.get("FINEGRAIN_TIMEOUT", "60")))
+
+
+_SHARED: Dict[Tuple[str, Optional[str], float], Client] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_client(url: Optional[str] = None, token: Optional[str] = None,
+                  timeout: Optional[float] = None) -> Client:
+    """Like :func:`client_from_env`, but one cached :class:`Client` per (url, token, timeout), so the
+    adapters reuse keep-alive connections across training steps. The environment is read on every call,
+    so changing ``FINEGRAIN_URL`` takes effect on the next one."""
+    c = client_from_env(url, token, timeout)
+    key = (c.url, c.token, c.timeout)
+    with _SHARED_LOCK:
+        return _SHARED.setdefault(key, c)
