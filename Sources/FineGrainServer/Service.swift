@@ -49,6 +49,9 @@ public enum FineGrainService {
 
     public static func router(_ config: ServiceConfiguration, metrics: ServiceMetrics = ServiceMetrics()) -> Router<BasicRequestContext> {
         let router = Router()
+        var table = ["/healthz": "GET", "/metrics": "GET", "/v1/methods": "GET"]
+        for path in ["/v1/advantages", "/v1/losses", "/v1/rewards", "/v1/openrlhf/reward", "/get_reward"] { table[path] = "POST" }
+        router.add(middleware: JSONErrorMiddleware(routes: table))
         let limiter = ComputeLimiter(permits: config.maxConcurrent, maxQueued: config.maxQueued)
         let verifier = config.openRLHFVerifier
         router.get("healthz") { _, _ in json(.ok, .object(["status": .string("ok")])) }
@@ -71,7 +74,7 @@ public enum FineGrainService {
         ]
         for (path, label, work) in routes {
             router.post(RouterPath(stringLiteral: path)) { request, _ in
-                if let denied = authorize(request, config) { return denied }
+                if let denied = authorize(request, config, queryTokenAllowed: label == "openrlhf") { return denied }
                 return await handle(request, config, limiter: limiter, metrics: metrics, route: label, work)
             }
         }
@@ -110,9 +113,11 @@ public enum FineGrainService {
 
     /// Parse, compute, serialise: the whole of a request's CPU work, off the event loops.
     static func compute(_ buffer: ByteBuffer, _ work: Work) -> (HTTPResponse.Status, Data, Int) {
-        guard let doc = try? JSONValue.parse(Data(buffer.readableBytesView)), let body = doc.objectValue else {
-            return (.badRequest, errorData("body is not a JSON object"), 0)
+        guard let doc = try? JSONValue.parse(Data(buffer.readableBytesView)) else {
+            return (.badRequest, errorData("body is not valid JSON (malformed or truncated; \(buffer.readableBytes) bytes received; "
+                                        + "non-finite numbers must be the strings \"NaN\", \"Infinity\", \"-Infinity\")"), 0)
         }
+        guard let body = doc.objectValue else { return (.badRequest, errorData("body must be a JSON object"), 0) }
         do {
             let (value, tokens) = try work(body)
             return (.ok, try value.serialized(), tokens)
@@ -128,9 +133,12 @@ public enum FineGrainService {
         (try? JSONValue.object(["error": .string(message)]).serialized()) ?? Data("{\"error\":\"unencodable error\"}".utf8)
     }
 
-    static func authorize(_ request: Request, _ config: ServiceConfiguration) -> Response? {
+    /// Bearer token check. OpenRLHF's remote-reward client cannot set headers, so its routes also accept
+    /// `?token=<token>` in the URL (`--reward.remote_url http://host:8321/v1/openrlhf/reward?token=...`).
+    static func authorize(_ request: Request, _ config: ServiceConfiguration, queryTokenAllowed: Bool = false) -> Response? {
         guard let token = config.bearerToken else { return nil }
         if request.headers[.authorization] == "Bearer \(token)" { return nil }
+        if queryTokenAllowed, request.uri.queryParameters.get("token") == token { return nil }
         return json(.unauthorized, .object(["error": .string("missing or wrong bearer token (header 'Authorization: Bearer <token>')")]))
     }
 

@@ -53,7 +53,7 @@ enum VerlEndpoint {
         guard let maskJSON = fields["response_mask"] else {
             throw FineGrainError.missingField(field: "verl.response_mask", method: "verl layout")
         }
-        guard let rewardJSON = fields["token_level_rewards"] else {
+        guard fields["token_level_rewards"] != nil else {
             throw FineGrainError.missingField(field: "verl.token_level_rewards", method: "verl layout")
         }
         let mask = try WireTensor.decode(maskJSON, field: "verl.response_mask", rank: 2)
@@ -80,6 +80,9 @@ enum VerlEndpoint {
                 throw FineGrainError.invalidField(field: "verl.\(key)", reason: "has shape \(t.shape); response_mask has \(mask.shape)")
             }
             anyCompact = anyCompact || t.wasCompact
+            if let i = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw FineGrainError.invalidField(field: "verl.\(key)", reason: "row \(i / max(width, 1)) column \(i % max(width, 1)) is \(t.values[i]); must be finite")
+            }
             switch key {
             case "token_level_rewards": batch.tokenReward = t.values
             case "values": batch.value = t.values
@@ -96,6 +99,9 @@ enum VerlEndpoint {
                 throw FineGrainError.invalidField(field: "verl.reward_baselines", reason: "has \(t.values.count) entries for \(b) rows")
             }
             anyCompact = anyCompact || t.wasCompact
+            if let i = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw FineGrainError.invalidField(field: "verl.reward_baselines", reason: "row \(i) is \(t.values[i]); must be finite")
+            }
             batch.rewardBaseline = t.values
         }
         return (batch, width, anyCompact)

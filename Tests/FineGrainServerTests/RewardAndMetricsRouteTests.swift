@@ -4,6 +4,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 private func object(_ b: ByteBuffer) throws -> [String: JSONValue] {
     try XCTUnwrap(JSONValue.parse(Data(b.readableBytesView)).objectValue)
@@ -80,5 +83,59 @@ final class RewardAndMetricsRouteTests: XCTestCase {
         await limiter.release()
         try await limiter.acquire()                 // free again
         await limiter.release()
+    }
+}
+
+/// Clients that misbehave at the HTTP level: a connection that promises a body and dies half-way, and
+/// garbage instead of HTTP. The server answers what it can and keeps serving everyone else.
+final class BrokenClientTests: XCTestCase {
+    /// Writes `bytes` to 127.0.0.1:`port` on a raw socket, then closes it without reading.
+    static func sendAndHangUp(_ bytes: String, port: Int) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw XCTSkip("no socket") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(ok, 0, "connect failed")
+        _ = bytes.withCString { send(fd, $0, strlen($0), 0) }
+    }
+
+    func testTruncatedAndGarbageConnectionsDoNotHurtTheServer() async throws {
+        var c = ServiceConfiguration(); c.port = 0
+        let good = #"{"estimator": "grpo", "rollouts": [{"group": 0, "tokens": [1], "reward": 1}, {"group": 0, "tokens": [2], "reward": 0}]}"#
+        try await FineGrainService.application(c).test(.live) { client in
+            let port = try XCTUnwrap(client.port)
+            // Content-Length 5000, 20 bytes sent, then the connection closes.
+            try Self.sendAndHangUp("POST /v1/advantages HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"estimator\": \"grpo\"", port: port)
+            try Self.sendAndHangUp("\u{01}\u{02} this is not HTTP\r\n\r\n", port: port)
+            try await Task.sleep(for: .milliseconds(100))
+            for _ in 0 ..< 3 {
+                try await client.execute(uri: "/v1/advantages", method: .post, body: ByteBuffer(string: good)) { r in
+                    XCTAssertEqual(r.status, .ok, "server stopped serving after a broken client")
+                }
+            }
+        }
+    }
+}
+
+final class UnknownRouteTests: XCTestCase {
+    func testUnknownRoutesAndWrongMethodsAnswerJSON() async throws {
+        var c = ServiceConfiguration(); c.port = 0
+        try await FineGrainService.application(c).test(.live) { client in
+            try await client.execute(uri: "/v2/nothing", method: .post) { r in
+                XCTAssertEqual(r.status, .notFound)
+                let message = (try? JSONValue.parse(Data(r.body.readableBytesView)))?["error"]?.stringValue ?? ""
+                XCTAssertTrue(message.contains("no route POST /v2/nothing"), message)
+                XCTAssertTrue(message.contains("POST /v1/advantages"), message)
+            }
+            try await client.execute(uri: "/v1/advantages", method: .get) { r in
+                XCTAssertEqual(r.status, .methodNotAllowed)
+                let message = (try? JSONValue.parse(Data(r.body.readableBytesView)))?["error"]?.stringValue ?? ""
+                XCTAssertTrue(message.contains("takes POST"), message)
+            }
+        }
     }
 }

@@ -49,7 +49,9 @@ final class ServiceTests: XCTestCase {
         let request = Self.request
         try await app().test(.live) { client in
             let cases: [(String, HTTPResponse.Status, String)] = [
-                ("{not json", .badRequest, "not a JSON object"),
+                ("{not json", .badRequest, "not valid JSON"),
+                ("[1, 2]", .badRequest, "must be a JSON object"),
+                (String(Self.request.dropLast(40)), .badRequest, "malformed or truncated"),
                 ("{\"estimator\": \"nope\", \"rollouts\": [{\"group\": 1, \"tokens\": [1], \"reward\": 1}]}", .notFound, "unknown estimator 'nope'"),
                 ("{\"estimator\": \"grpo\", \"rollouts\": [{\"group\": 1, \"tokens\": [1], \"reward\": \"NaN\"}]}", .badRequest, "invalid field 'reward'"),
                 ("{\"estimator\": \"gae\", \"rollouts\": [{\"group\": 1, \"tokens\": [1, 2], \"reward\": 1}]}", .badRequest, "missing field 'values'"),
@@ -77,6 +79,11 @@ final class ServiceTests: XCTestCase {
         try await app(token: "s3cret").test(.live) { client in
             try await client.execute(uri: "/healthz", method: .get) { r in XCTAssertEqual(r.status, .ok) }
             try await client.execute(uri: "/v1/methods", method: .get) { r in XCTAssertEqual(r.status, .unauthorized) }
+            // OpenRLHF cannot set headers: its route takes the token in the URL too, the others do not.
+            let q = #"{"query": ["1 + 1 = 2"], "labels": ["2"]}"#
+            try await client.execute(uri: "/v1/openrlhf/reward?token=s3cret", method: .post, body: body(q)) { r in XCTAssertEqual(r.status, .ok) }
+            try await client.execute(uri: "/v1/openrlhf/reward?token=wrong", method: .post, body: body(q)) { r in XCTAssertEqual(r.status, .unauthorized) }
+            try await client.execute(uri: "/v1/methods?token=s3cret", method: .get) { r in XCTAssertEqual(r.status, .unauthorized) }
             try await client.execute(uri: "/v1/methods", method: .get, headers: [.authorization: "Bearer s3cret"]) { r in
                 XCTAssertEqual(r.status, .ok)
                 let methods = try XCTUnwrap(object(r.body)["methods"]?.arrayValue)

@@ -76,7 +76,7 @@ final class VerlRouteTests: XCTestCase {
             (#"{"estimator": "grpo", "verl": {"response_mask": [[1, 1]], "token_level_rewards": {"dtype": "float32", "shape": [1, 2], "data": "@@@"}}}"#,
              .badRequest, "not standard base64"),
             ("{\"estimator\": \"grpo\", \"verl\": {\(m), \"token_level_rewards\": [[0, 1], [0]]}}", .badRequest, "row 1 has 1 columns"),
-            ("{\"estimator\": \"grpo\", \"verl\": {\(m), \"token_level_rewards\": [[0, \"NaN\"], [0, 0]]}}", .badRequest, "must be finite"),
+            ("{\"estimator\": \"grpo\", \"verl\": {\(m), \"token_level_rewards\": [[0, \"NaN\"], [0, 0]]}}", .badRequest, "'verl.token_level_rewards': row 0 column 1 is nan; must be finite"),
             ("{\"estimator\": \"grpo\", \"verl\": {\"response_mask\": [[1, 2]], \"token_level_rewards\": [[0, 1]]}}", .badRequest, "must be 0 or 1"),
             ("{\"estimator\": \"grpo\", \"verl\": {\(m), \"token_level_rewards\": [[0, 1], [0, 0]], \"index\": [\"a\"]}}", .badRequest, "1 group ids for 2 rows"),
             ("{\"estimator\": \"gae\", \"verl\": {\(m), \"token_level_rewards\": [[0, 1], [0, 0]]}}", .badRequest, "missing field 'values'"),
