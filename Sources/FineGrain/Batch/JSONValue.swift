@@ -42,16 +42,14 @@ extension JSONValue: Codable {
 }
 
 extension JSONValue {
-    /// Parses one JSON document.
+    /// Parses one JSON document (`JSONText`'s byte-level reader).
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONText.parse(data)
     }
 
     /// Serialises compactly with sorted keys (stable output for tests and diffs).
     public func serialized() throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try e.encode(self)
+        JSONText.serialize(self)
     }
 
     public var isNull: Bool { if case .null = self { return true }; return false }

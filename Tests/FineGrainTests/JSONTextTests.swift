@@ -1,0 +1,44 @@
+@testable import FineGrain
+import Foundation
+import XCTest
+
+/// The byte-level JSON reader/writer against Foundation's `JSONSerialization` on the same documents, plus
+/// the cases the fast paths must get exactly right.
+final class JSONTextTests: XCTestCase {
+    func parse(_ s: String) throws -> JSONValue { try JSONText.parse(Data(s.utf8)) }
+
+    func testNumbersAreCorrectlyRounded() throws {
+        var rng = SplitMix64(seed: 3)
+        var texts = ["0", "-0", "1", "-1", "0.1", "1e-06", "1E+3", "123456789012345678901234567890", "0.30000000000000004",
+                     "2.2250738585072014e-308", "5e-324", "1.7976931348623157e308", "9007199254740993", "1e22", "1e23", "-12.5e-3"]
+        for _ in 0 ..< 2000 {
+            let x = (rng.uniform() - 0.5) * pow(10, Double(Int(rng.next() % 40)) - 20)
+            texts.append(x.description); texts.append(String(format: "%.17g", x)); texts.append(String(format: "%.6f", x))
+        }
+        for t in texts {
+            XCTAssertEqual(try parse(t).doubleValue, strtod(t, nil), t)
+        }
+    }
+
+    func testStringsEscapesAndStructure() throws {
+        let doc = #"{"a": [1, 2.5, true, false, null, "x\"y\\z\/\n\t\u00e9\ud83d\ude00"], "b": {"c": []}, "": {}}"#
+        let v = try parse(doc)
+        XCTAssertEqual(v["a"]?.arrayValue?.last?.stringValue, "x\"y\\z/\n\té😀")
+        XCTAssertEqual(v["b"]?["c"], .array([]))
+        // Round trip through the writer, and equality with Foundation's reading of the written text.
+        let text = try v.serialized()
+        XCTAssertEqual(try JSONText.parse(text), v)
+        let foundation = try JSONSerialization.jsonObject(with: text) as? [String: Any]
+        XCTAssertEqual((foundation?["a"] as? [Any])?.count, 6)
+        XCTAssertEqual(String(decoding: try JSONValue.object(["k": .number(.nan), "a": .number(1), "b": .number(0.1)]).serialized(), as: UTF8.self),
+                       #"{"a":1,"b":0.1,"k":"NaN"}"#)
+    }
+
+    func testMalformedDocumentsSayWhere() {
+        for (text, fragment) in [("{\"a\": 1,}", "expected a string key"), ("[1, 2", "end of input"), ("[01]", "leading zero"),
+                                 ("{\"a\" 1}", "expected ':'"), ("\"abc", "unterminated string"), ("[1.]", "after '.'"),
+                                 ("[1] x", "trailing"), ("nul", "end of input"), ("nuLL", "invalid literal"), ("[\"\\ud800\"]", "surrogate"), ("[NaN]", "expected a value")] {
+            XCTAssertThrowsError(try parse(text), text) { XCTAssertTrue("\($0)".contains(fragment), "\(text): \($0)") }
+        }
+    }
+}
