@@ -1,3 +1,4 @@
+import ExtrasBase64
 import FineGrain
 import Foundation
 
@@ -53,7 +54,7 @@ struct WireTensor {
               shape.count == rank else {
             throw FineGrainError.invalidField(field: "\(field).shape", reason: "must be a list of \(rank) non-negative integers")
         }
-        guard let text = o["data"]?.stringValue, let data = Data(base64Encoded: text) else {
+        guard let text = o["data"]?.stringValue, let data = try? Base64.decode(string: text) else {
             throw FineGrainError.invalidField(field: "\(field).data", reason: "missing or not standard base64")
         }
         let count = shape.reduce(1, *)
@@ -87,14 +88,14 @@ struct WireTensor {
         case .json:
             return .array((0 ..< rows).map { r in .numbers(Array(values[r * width ..< (r + 1) * width])) })
         case .base64:
-            var bytes = Data(count: values.count * 4)
+            var bytes = [UInt8](repeating: 0, count: values.count * 4)
             bytes.withUnsafeMutableBytes { raw in
                 for i in 0 ..< values.count {
                     raw.storeBytes(of: Float(values[i]).bitPattern.littleEndian, toByteOffset: i &* 4, as: UInt32.self)
                 }
             }
             return .object(["dtype": .string("float32"), "shape": .array([.number(Double(rows)), .number(Double(width))]),
-                            "data": .string(bytes.base64EncodedString())])
+                            "data": .string(Base64.encodeToString(bytes: bytes))])
         }
     }
 }

@@ -27,6 +27,17 @@ struct ServiceBench: AsyncParsableCommand {
         commandName: "finegrain-service-bench",
         abstract: "Round-trip cost and load behaviour of `finegrain serve`.",
         subcommands: [RoundTrip.self, Load.self])
+
+    /// The same allocator setting as `finegrain serve`, so in-process and served timings compare like with like.
+    static func main() async {
+        ProcessTuning.keepLargeFreedBlocks()
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 struct Target: ParsableArguments {

@@ -3,26 +3,10 @@ import FineGrain
 import Foundation
 import Logging
 
-#if os(Linux)
-@_silgen_name("mallopt") func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif
-
 @main
 struct FineGrainCLI: AsyncParsableCommand {
-    /// Allocator tuning for a process that allocates many same-sized, multi-megabyte token columns in a
-    /// loop (estimator outputs, per-step batches): glibc serves blocks above 128 KiB with fresh `mmap`s, so
-    /// every call pays page faults and kernel zeroing for its outputs (measured: more system than user time
-    /// in `bench`). Keeping freed blocks in the heap (as PyTorch's caching allocator does for tensors) lets
-    /// the next call reuse them. Process-level only; the library itself changes nothing.
-    static func tuneAllocator() {
-        #if os(Linux)
-        _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (<malloc.h>, not exported by Swift's Glibc module)
-        _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
-        #endif
-    }
-
     static func main() async {
-        tuneAllocator()
+        ProcessTuning.keepLargeFreedBlocks()
         do {
             var command = try parseAsRoot()
             if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }

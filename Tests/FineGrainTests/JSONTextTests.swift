@@ -42,3 +42,21 @@ final class JSONTextTests: XCTestCase {
         }
     }
 }
+
+extension JSONTextTests {
+    /// The word-at-a-time escape test against the plain per-byte definition, on every byte value at every
+    /// position of short and long buffers.
+    func testNeedsEscapeMatchesTheDefinition() {
+        for length in [1, 7, 8, 9, 16, 33] {
+            for pos in 0 ..< length {
+                for b in 0 ... 255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "A"), count: length)
+                    bytes[pos] = UInt8(b)
+                    let expected = b < 0x20 || b == 0x22 || b == 0x5C
+                    let got = bytes.withUnsafeBufferPointer { JSONText.needsEscape($0) }
+                    if got != expected { XCTFail("byte \(b) at \(pos) of \(length): \(got)"); return }
+                }
+            }
+        }
+    }
+}
