@@ -27,8 +27,9 @@ public final class LayerTimer {
 
 extension ModelBenchmark {
     /// Where one forward + log-probs + backward step spends its time: per section (`f.*` forward, `b.*`
-    /// backward, summed over layers) the milliseconds of the fastest of `repeats` steps, in call order,
-    /// plus that step's total.
+    /// backward, summed over layers; timed on shard 0's thread, `*.join` is the wait for the other
+    /// shards) the fewest milliseconds over `repeats` steps, in call order, plus the fastest step's total.
+    /// On a shared machine the per-section minima are the steadier picture.
     public static func layerProfile(config: GPTConfig, batch: Int, length: Int, repeats: Int = 10) throws -> (sections: [(name: String, ms: Double)], totalMs: Double) {
         let model = try GPT(config: config, seed: 1)
         var rng = SplitMix64(seed: 2)
@@ -38,7 +39,7 @@ extension ModelBenchmark {
         let g = [Float](repeating: 1 / Float(n), count: n)
         let timer = LayerTimer()
         model.timer = timer
-        var best: (sections: [(name: String, ms: Double)], totalMs: Double) = ([], .infinity)
+        var names: [String] = [], best: [String: Double] = [:], total = Double.infinity
         for r in 0 ... Swift.max(1, repeats) {
             timer.reset()
             let t0 = now()
@@ -46,10 +47,10 @@ extension ModelBenchmark {
             _ = try model.logprobs(tokens: tokens, targets: targets, batch: batch, length: length)
             try model.backward(targets: targets, dLogprob: g)
             let dt = (now() - t0) * 1e3
-            if r > 0 && dt < best.totalMs {
-                best = (timer.names.map { ($0, timer.seconds[$0]! * 1e3) }, dt)
-            }
+            if r == 0 { names = timer.names; continue }
+            total = Swift.min(total, dt)
+            for name in timer.names { best[name] = Swift.min(best[name] ?? .infinity, timer.seconds[name]! * 1e3) }
         }
-        return best
+        return (names.map { ($0, best[$0] ?? 0) }, total)
     }
 }
