@@ -26,6 +26,10 @@ struct Bench: ParsableCommand {
     var model = false
     @Option(help: "With --model: rows per batch.") var modelBatch = 16
     @Option(help: "With --model: tokens per row.") var modelLength = 64
+    @Option(help: "With --model: the trainer's own thread count (Parallel.maxThreads; BLAS threads follow OPENBLAS_NUM_THREADS).")
+    var modelThreads = 2
+    @Flag(help: "With --model: also print where a forward+backward step spends its time, per layer kind.")
+    var layers = false
 
     func run() throws {
         if model { return try runModel() }
@@ -60,6 +64,7 @@ struct Bench: ParsableCommand {
     /// The trainer's default model (`GPTConfig.small`, what `finegrain train` uses) at the RL update's shape.
     func runModel() throws {
         let config = GPTConfig.small()
+        Parallel.maxThreads = modelThreads
         let r = try ModelBenchmark.run(config: config, batch: modelBatch, length: modelLength, repeats: repeats)
         let mm = ModelBenchmark.matmulEfficiency(config: config, batch: modelBatch, length: modelLength)
         let tokens = Double(modelBatch * modelLength)
@@ -84,6 +89,14 @@ struct Bench: ParsableCommand {
             for m in mm {
                 print(String(format: "  %-24@ %4dx%4dx%4d  layer %6.1f GFLOP/s  sgemm %6.1f GFLOP/s  (%3.0f%%)",
                              m.name as NSString, m.m, m.n, m.k, m.layerGFlops, m.sgemmGFlops, 100 * m.efficiency))
+            }
+            if layers {
+                let prof = try ModelBenchmark.layerProfile(config: config, batch: modelBatch, length: modelLength, repeats: repeats)
+                let sum = prof.sections.reduce(0) { $0 + $1.ms }
+                print(String(format: "fastest step %.3f ms; fastest of each section (sum %.3f ms):", prof.totalMs, sum))
+                for s in prof.sections {
+                    print(String(format: "  %-16@ %7.3f ms  %5.1f%%", s.name as NSString, s.ms, 100 * s.ms / sum))
+                }
             }
             print(String(format: "peak RSS %.1f MB", peakRSSMegabytes()))
         }

@@ -37,6 +37,8 @@ final class Activations {
     let dFch, dFchGelu: FloatBuffer     // [N, 4C]
     let dLogprob, dEntropy: FloatBuffer // [N]
     let targets: UnsafeMutablePointer<Int32> // [N]
+    /// Parameter-gradient buffers of batch shards 1... (`GPT.backwardFromStoredDLogits`), made on first use.
+    var shardGradients: FloatBuffer?
 
     init(config: GPTConfig, B: Int, T: Int) {
         self.B = B

@@ -17,6 +17,8 @@ public final class GPT: @unchecked Sendable {
     /// d loss / d parameters, same layout; accumulated by `backward`.
     public var gradients: [Float]
     var acts: Activations?
+    /// When set, each layer call is charged to it (profiling; see `LayerTimer`).
+    public var timer: LayerTimer?
     /// Shape of the last `forward` (`backward` applies to it).
     public private(set) var lastBatch = 0, lastLength = 0
 
@@ -83,45 +85,75 @@ public final class GPT: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: a.logits.p, count: batch * length * config.vocabSize))
     }
 
-    /// Forward without validation or copying the logits out; returns the activations.
+    /// Forward without validation or copying the logits out; returns the activations. The batch rows run
+    /// as `Parallel.batchShards` data-parallel shards (see `Parallel.shards`).
     @discardableResult
     func forwardValidated(tokens: [Int32], batch B: Int, length T: Int) -> Activations {
+        timer?.lap("validate")
         let a = activations(batch: B, length: T)
         lastBatch = B
         lastLength = T
-        let C = config.dModel, L = config.nLayers, NH = config.nHeads, V = config.vocabSize, H = config.mlpHidden
-        let N = B * T, NC = N * C
-        tokens.withUnsafeBufferPointer { a.tokens.update(from: $0.baseAddress!, count: N) }
+        tokens.withUnsafeBufferPointer { a.tokens.update(from: $0.baseAddress!, count: B * T) }
+        let S = shardCount(batch: B)
         parameters.withUnsafeBufferPointer { pb in
             let p = pb.baseAddress!
-            Embedding.forward(out: a.encoded.p, tokens: a.tokens, wte: p + layout.wte, wpe: p + layout.wpe, B: B, T: T, C: C)
-            for l in 0 ..< L {
-                let o = layout.blocks[l]
-                let residual = l == 0 ? a.encoded.p : a.residual3.p + (l - 1) * NC // [N, C]
-                let ln1 = a.ln1.p + l * NC, qkv = a.qkv.p + l * 3 * NC, atty = a.atty.p + l * NC
-                let att = a.att.p + l * B * NH * T * T, attProj = a.attProj.p + l * NC
-                let res2 = a.residual2.p + l * NC, ln2 = a.ln2.p + l * NC
-                let fch = a.fch.p + l * N * H, fchGelu = a.fchGelu.p + l * N * H
-                let fcProj = a.fcProj.p + l * NC, res3 = a.residual3.p + l * NC
-                LayerNorm.forward(out: ln1, mean: a.ln1Mean.p + l * N, rstd: a.ln1Rstd.p + l * N, inp: residual,
-                                  weight: p + o.ln1W, bias: p + o.ln1B, N: N, C: C)
-                Linear.forward(out: qkv, inp: ln1, weight: p + o.qkvW, bias: p + o.qkvB, N: N, C: C, OC: 3 * C) // [N, 3C]
-                Attention.forward(out: atty, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH)                     // [N, C]
-                Linear.forward(out: attProj, inp: atty, weight: p + o.projW, bias: p + o.projB, N: N, C: C, OC: C)
-                Residual.forward(out: res2, a: residual, b: attProj, count: NC)
-                LayerNorm.forward(out: ln2, mean: a.ln2Mean.p + l * N, rstd: a.ln2Rstd.p + l * N, inp: res2,
-                                  weight: p + o.ln2W, bias: p + o.ln2B, N: N, C: C)
-                Linear.forward(out: fch, inp: ln2, weight: p + o.fcW, bias: p + o.fcB, N: N, C: C, OC: H)       // [N, 4C]
-                GELU.forward(out: fchGelu, inp: fch, count: N * H, tanhCache: a.fchTanh.p + l * N * H)
-                Linear.forward(out: fcProj, inp: fchGelu, weight: p + o.fcProjW, bias: p + o.fcProjB, N: N, C: H, OC: C)
-                Residual.forward(out: res3, a: res2, b: fcProj, count: NC)
+            Parallel.shards(S) { s in
+                forwardRows(a, p, rows: Parallel.shardRange(s, of: S, rows: B), timer: s == 0 ? timer : nil)
             }
-            let last = a.residual3.p + (L - 1) * NC
-            LayerNorm.forward(out: a.lnf.p, mean: a.lnfMean.p, rstd: a.lnfRstd.p, inp: last,
-                              weight: p + layout.lnfW, bias: p + layout.lnfB, N: N, C: C)
-            Linear.forward(out: a.logits.p, inp: a.lnf.p, weight: p + layout.wte, bias: nil, N: N, C: C, OC: V) // [N, V]
         }
+        timer?.lap("f.join")
         return a
+    }
+
+    /// Data-parallel shards for a batch of `B` rows (`Parallel.batchShards`, at most one per row).
+    func shardCount(batch B: Int) -> Int { Swift.max(1, Swift.min(Parallel.batchShards, B)) }
+
+    /// The whole forward for batch rows `rows` of `a` (every activation of those rows, nothing else).
+    func forwardRows(_ a: Activations, _ p: UnsafePointer<Float>, rows: Range<Int>, timer: LayerTimer?) {
+        let T = a.T, N = a.B * T
+        let C = config.dModel, L = config.nLayers, NH = config.nHeads, V = config.vocabSize, H = config.mlpHidden
+        let B = rows.count, n = B * T, r0 = rows.lowerBound * T // this shard's rows and first token
+        let NC = N * C, c0 = r0 * C
+        Embedding.forward(out: a.encoded.p + c0, tokens: a.tokens + r0, wte: p + layout.wte, wpe: p + layout.wpe, B: B, T: T, C: C)
+        timer?.lap("f.embedding")
+        for l in 0 ..< L {
+            let o = layout.blocks[l]
+            let residual = l == 0 ? a.encoded.p + c0 : a.residual3.p + (l - 1) * NC + c0 // [n, C]
+            let ln1 = a.ln1.p + l * NC + c0, qkv = a.qkv.p + 3 * (l * NC + c0), atty = a.atty.p + l * NC + c0
+            let att = a.att.p + (l * N + r0) * NH * T, attProj = a.attProj.p + l * NC + c0
+            let res2 = a.residual2.p + l * NC + c0, ln2 = a.ln2.p + l * NC + c0
+            let fch = a.fch.p + (l * N + r0) * H, fchGelu = a.fchGelu.p + (l * N + r0) * H
+            let fcProj = a.fcProj.p + l * NC + c0, res3 = a.residual3.p + l * NC + c0
+            let stat = l * N + r0
+            LayerNorm.forward(out: ln1, mean: a.ln1Mean.p + stat, rstd: a.ln1Rstd.p + stat, inp: residual,
+                              weight: p + o.ln1W, bias: p + o.ln1B, N: n, C: C)
+            timer?.lap("f.layernorm")
+            Linear.forward(out: qkv, inp: ln1, weight: p + o.qkvW, bias: p + o.qkvB, N: n, C: C, OC: 3 * C) // [n, 3C]
+            timer?.lap("f.qkv")
+            Attention.forward(out: atty, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH)                     // [n, C]
+            timer?.lap("f.attention")
+            Linear.forward(out: attProj, inp: atty, weight: p + o.projW, bias: p + o.projB, N: n, C: C, OC: C)
+            timer?.lap("f.attn_proj")
+            Residual.forward(out: res2, a: residual, b: attProj, count: n * C)
+            timer?.lap("f.residual")
+            LayerNorm.forward(out: ln2, mean: a.ln2Mean.p + stat, rstd: a.ln2Rstd.p + stat, inp: res2,
+                              weight: p + o.ln2W, bias: p + o.ln2B, N: n, C: C)
+            timer?.lap("f.layernorm")
+            Linear.forward(out: fch, inp: ln2, weight: p + o.fcW, bias: p + o.fcB, N: n, C: C, OC: H)       // [n, 4C]
+            timer?.lap("f.fc")
+            GELU.forward(out: fchGelu, inp: fch, count: n * H, tanhCache: a.fchTanh.p + (l * N + r0) * H)
+            timer?.lap("f.gelu")
+            Linear.forward(out: fcProj, inp: fchGelu, weight: p + o.fcProjW, bias: p + o.fcProjB, N: n, C: H, OC: C)
+            timer?.lap("f.fc_proj")
+            Residual.forward(out: res3, a: res2, b: fcProj, count: n * C)
+            timer?.lap("f.residual")
+        }
+        let last = a.residual3.p + (L - 1) * NC + c0
+        LayerNorm.forward(out: a.lnf.p + c0, mean: a.lnfMean.p + r0, rstd: a.lnfRstd.p + r0, inp: last,
+                          weight: p + layout.lnfW, bias: p + layout.lnfB, N: n, C: C)
+        timer?.lap("f.layernorm")
+        Linear.forward(out: a.logits.p + r0 * V, inp: a.lnf.p + c0, weight: p + layout.wte, bias: nil, N: n, C: C, OC: V) // [n, V]
+        timer?.lap("f.lm_head")
     }
 
     // MARK: backward
@@ -138,58 +170,5 @@ public final class GPT: @unchecked Sendable {
         }
         dLogits.withUnsafeBufferPointer { a.dLogits.p.update(from: $0.baseAddress!, count: n) }
         backwardFromStoredDLogits(a)
-    }
-
-    /// Backward from `a.dLogits` (already filled).
-    func backwardFromStoredDLogits(_ a: Activations) {
-        let B = a.B, T = a.T
-        let C = config.dModel, L = config.nLayers, NH = config.nHeads, V = config.vocabSize, H = config.mlpHidden
-        let N = B * T, NC = N * C
-        parameters.withUnsafeBufferPointer { pb in
-            gradients.withUnsafeMutableBufferPointer { gb in
-                let p = pb.baseAddress!, g = gb.baseAddress!
-                let dres = a.dResidual.p, dln = a.dLn.p
-                // tied LM head: logits = lnf wte^T
-                a.dLn.zero()
-                Linear.backward(dinp: dln, dweight: g + layout.wte, dbias: nil, dout: a.dLogits.p,
-                                inp: a.lnf.p, weight: p + layout.wte, N: N, C: C, OC: V)
-                a.dResidual.zero()
-                LayerNorm.backward(dinp: dres, dweight: g + layout.lnfW, dbias: g + layout.lnfB, dout: dln,
-                                   inp: a.residual3.p + (L - 1) * NC, weight: p + layout.lnfW,
-                                   mean: a.lnfMean.p, rstd: a.lnfRstd.p, N: N, C: C)
-                for l in stride(from: L - 1, through: 0, by: -1) {
-                    // dres = d residual3[l] = d residual2 (skip path) = d fcProj.
-                    let o = layout.blocks[l]
-                    let residual = l == 0 ? a.encoded.p : a.residual3.p + (l - 1) * NC
-                    let ln1 = a.ln1.p + l * NC, qkv = a.qkv.p + l * 3 * NC, atty = a.atty.p + l * NC
-                    let att = a.att.p + l * B * NH * T * T
-                    let res2 = a.residual2.p + l * NC, ln2 = a.ln2.p + l * NC
-                    let fch = a.fch.p + l * N * H, fchGelu = a.fchGelu.p + l * N * H
-                    a.dFchGelu.zero()
-                    Linear.backward(dinp: a.dFchGelu.p, dweight: g + o.fcProjW, dbias: g + o.fcProjB, dout: dres,
-                                    inp: fchGelu, weight: p + o.fcProjW, N: N, C: H, OC: C)
-                    a.dFch.zero()
-                    GELU.backward(dinp: a.dFch.p, inp: fch, dout: a.dFchGelu.p, count: N * H, tanhCache: a.fchTanh.p + l * N * H)
-                    a.dLn.zero()
-                    Linear.backward(dinp: dln, dweight: g + o.fcW, dbias: g + o.fcB, dout: a.dFch.p,
-                                    inp: ln2, weight: p + o.fcW, N: N, C: C, OC: H)
-                    // dres += LN2 path: now dres = d residual2 = d residual (skip) = d attProj.
-                    LayerNorm.backward(dinp: dres, dweight: g + o.ln2W, dbias: g + o.ln2B, dout: dln, inp: res2,
-                                       weight: p + o.ln2W, mean: a.ln2Mean.p + l * N, rstd: a.ln2Rstd.p + l * N, N: N, C: C)
-                    a.dAtty.zero()
-                    Linear.backward(dinp: a.dAtty.p, dweight: g + o.projW, dbias: g + o.projB, dout: dres,
-                                    inp: atty, weight: p + o.projW, N: N, C: C, OC: C)
-                    a.dQkv.zero()
-                    Attention.backward(dqkv: a.dQkv.p, dout: a.dAtty.p, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH)
-                    a.dLn.zero()
-                    Linear.backward(dinp: dln, dweight: g + o.qkvW, dbias: g + o.qkvB, dout: a.dQkv.p,
-                                    inp: ln1, weight: p + o.qkvW, N: N, C: C, OC: 3 * C)
-                    // dres += LN1 path: now dres = d residual (this block's input).
-                    LayerNorm.backward(dinp: dres, dweight: g + o.ln1W, dbias: g + o.ln1B, dout: dln, inp: residual,
-                                       weight: p + o.ln1W, mean: a.ln1Mean.p + l * N, rstd: a.ln1Rstd.p + l * N, N: N, C: C)
-                }
-                Embedding.backward(dwte: g + layout.wte, dwpe: g + layout.wpe, dout: dres, tokens: a.tokens, B: B, T: T, C: C)
-            }
-        }
     }
 }

@@ -71,6 +71,7 @@ extension GPT {
                 }
             }
         }
+        timer?.lap("f.logsoftmax")
         return (lp, ent)
     }
 
@@ -95,9 +96,11 @@ extension GPT {
         targets.withUnsafeBufferPointer { a.targets.update(from: $0.baseAddress!, count: n) }
         dLogprob.withUnsafeBufferPointer { a.dLogprob.p.update(from: $0.baseAddress!, count: n) }
         if let dEntropy { dEntropy.withUnsafeBufferPointer { a.dEntropy.p.update(from: $0.baseAddress!, count: n) } }
+        timer?.lap("validate")
         LogSoftmax.backward(dlogits: a.dLogits.p, logits: a.logits.p, targets: a.targets, dLogprob: a.dLogprob.p,
                             dEntropy: dEntropy == nil ? nil : UnsafePointer(a.dEntropy.p), N: n, V: config.vocabSize,
                             temperature: temperature)
+        timer?.lap("b.logsoftmax")
         backwardFromStoredDLogits(a)
     }
 

@@ -3,23 +3,23 @@ import Dispatch
 import FineGrain
 
 /// Throughput of the tiny GPT on CPU, for the CLI and for the PyTorch peer comparison
-/// (`Benchmarks/torch_model_peer.py` times the same architecture and shapes).
+/// (`Benchmarks/torch_model_peer.py` times the same architecture and shapes; `Benchmarks/model_pairs.sh`
+/// runs the two back to back).
 ///
-/// Threads: OpenBLAS runs its own pthread pool inside `cblas_sgemm`, and the trainer's loops (attention,
-/// LayerNorm, GELU, log-softmax) use `Parallel.maxThreads` chunks of `DispatchQueue.concurrentPerform`.
-/// The two never run at the same time, so on the 2-core target both at 2 threads is the default;
-/// `OPENBLAS_NUM_THREADS` (read by OpenBLAS at load time) or `setBLASThreads` overrides BLAS, and
-/// `Parallel.maxThreads` overrides ours. `run` reports whichever is set.
+/// Threads: forward and backward run as `Parallel.batchShards` (default 2) data-parallel batch shards,
+/// each on one thread with OpenBLAS set to one thread for the duration (see `Parallel.shards`); outside
+/// the shards (sampling, log-softmax rows) OpenBLAS runs its own pthread pool inside `cblas_sgemm` and our
+/// loops use `Parallel.maxThreads` chunks. `OPENBLAS_NUM_THREADS` (read by OpenBLAS at load time) or
+/// `setBLASThreads` sets BLAS's count, `Parallel.maxThreads = 1` runs the shards one after the other
+/// (same results, bit for bit), which degrades least when several trainers share the cores.
 ///
-/// Measured (release, `GPTConfig.small()` = 108,288 parameters, B = 16, T = 64, 2 cores shared with other
-/// jobs, so best-of-10 and still noisy, +-30% between runs): forward+backward 47k-74k tokens/s with
-/// BLAS 2 / ours 2 threads, 45k-58k with 1 / 1; KV-cache sampling 58k-90k tokens/s. BLAS 2 + ours 2 is the
-/// default (best on an idle machine); when several trainers share the cores (e.g. seeds run as parallel
-/// processes) set `OPENBLAS_NUM_THREADS=1` and `Parallel.maxThreads = 1`, which degrades least under
-/// contention. The MLP matmuls run at 80-130% of a bare `cblas_sgemm` of the same shape (the layer IS that
-/// sgemm plus a bias broadcast; >100% readings are timing noise). PyTorch 2.13 CPU
-/// (`Benchmarks/torch_model_peer.py`, same shapes, `torch.set_num_threads(2)`): 14k-68k tokens/s
-/// forward+backward (its OpenMP threads suffer most from contention) and 1k-17k tokens/s sampling.
+/// Measured (release, `GPTConfig.small()` = 108,288 parameters, B = 16, T = 64, on the 2-core target while
+/// other jobs shared it): `layerProfile`'s per-section minima sum to ~7.9 ms a step (~130k tokens/s):
+/// attention ~28% (per (row, head) 64x64x16 sgemms that run at ~35 GFLOP/s, half a large sgemm's rate,
+/// and the causal softmax), MLP matmuls ~36% (at ~70 GFLOP/s per core, i.e. a bare single-threaded
+/// sgemm of the shard's shape), qkv/projection matmuls ~17%, everything else ~19%. The MLP layers run at
+/// 95-130% of a bare `cblas_sgemm` of the same shape (the layer IS that sgemm plus a bias broadcast; >100%
+/// readings are timing noise).
 public enum ModelBenchmark {
     /// Seconds since an arbitrary origin (monotonic).
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }

@@ -11,7 +11,8 @@ public enum Attention {
     /// Forward with BLAS per (batch, head): `S = scale Q K^T` as one `[T, T]` sgemm (the strided head
     /// slices of `qkv` are read in place, ld = 3C), causal mask + row softmax in `att`, then `Y = A V`
     /// (sgemm into the head's columns of `out`, ld = C). Computes the full square and masks it: at these
-    /// sizes one sgemm beats a loop over the triangle.
+    /// sizes one sgemm beats a loop over the triangle. The softmax runs eight lanes at a time
+    /// (`causalSoftmaxRow`).
     public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
                                qkv: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
         let hs = C / NH, C3 = 3 &* C
@@ -22,29 +23,22 @@ public enum Attention {
             let q = qkv + (b &* T &* C3 &+ h &* hs), k = q + C, v = q + 2 &* C
             let a = att + bh &* T &* T
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, hs32, scale, q, c332, k, c332, 0, a, t32)
-            for t in 0 ..< T {
-                let row = a + t &* T
-                var maxv = -Float.infinity
-                for t2 in 0 ... t where row[t2] > maxv { maxv = row[t2] }
-                var sum: Float = 0
-                for t2 in 0 ... t { let e = expf(row[t2] - maxv); row[t2] = e; sum += e }
-                let inv = 1 / sum
-                for t2 in 0 ... t { row[t2] *= inv }
-                var t2 = t &+ 1
-                while t2 < T { row[t2] = 0; t2 &+= 1 }
-            }
+            for t in 0 ..< T { causalSoftmaxRow(a + t &* T, t: t, T: T) }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, hs32, t32, 1, a, t32, v, c332, 0,
                         out + (b &* T &* C &+ h &* hs), c32)
         }
     }
 
     /// Backward with BLAS per (batch, head): `dA = dY V^T`, `dV += A^T dY`, `dS = A * (dA - rowsum(A * dA))`,
-    /// `dQ += scale dS K`, `dK += scale dS^T Q` (four sgemms on strided head slices).
+    /// `dQ += scale dS K`, `dK += scale dS^T Q` (four sgemms on strided head slices). With
+    /// `accumulate: false` the head slices of `dqkv` are overwritten instead (no zeroing needed).
     public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-                                qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
+                                qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int,
+                                accumulate: Bool = true) {
         let hs = C / NH, C3 = 3 &* C
         let scale = 1 / Float(hs).squareRoot()
         let t32 = Int32(T), hs32 = Int32(hs), c32 = Int32(C), c332 = Int32(C3)
+        let beta: Float = accumulate ? 1 : 0
         Parallel.forEach(B &* NH, costPerItem: 4 &* T &* T &* hs) { bh in
             let b = bh / NH, h = bh % NH
             let off = b &* T &* C3 &+ h &* hs
@@ -55,17 +49,10 @@ public enum Attention {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: T &* T) { tmp in
                 let ds = tmp.baseAddress!
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, hs32, 1, dy, c32, v, c332, 0, ds, t32)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, 1, a, t32, dy, c32, 1, dv, c332)
-                for t in 0 ..< T {
-                    let ar = a + t &* T, dr = ds + t &* T
-                    var dot: Float = 0
-                    for t2 in 0 ... t { dot += ar[t2] * dr[t2] }
-                    for t2 in 0 ... t { dr[t2] = ar[t2] * (dr[t2] - dot) }
-                    var t2 = t &+ 1
-                    while t2 < T { dr[t2] = 0; t2 &+= 1 }
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, k, c332, 1, dq, c332)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, q, c332, 1, dk, c332)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, 1, a, t32, dy, c32, beta, dv, c332)
+                for t in 0 ..< T { softmaxBackwardRow(ds + t &* T, a + t &* T, T: T) }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, k, c332, beta, dq, c332)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, q, c332, beta, dk, c332)
             }
         }
     }
@@ -171,5 +158,78 @@ public enum Attention {
             for i in 0 ..< hs { o[i] = 0 }
             for t2 in 0 ... pos { axpy(a[t2] * inv, vc + t2 &* hs, o, hs) }
         }
+    }
+}
+
+extension Attention {
+    /// Row `t` of the causal softmax in place: `row[0...t] = softmax(row[0...t])`, `row[t+1 ..< T] = 0`.
+    /// Eight lanes at a time (`exp8`), the last partial block masked; scalar only for a tail that would run
+    /// past `T` (when `T` is not a multiple of 8).
+    @inline(__always)
+    static func causalSoftmaxRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int) {
+        let r = UnsafeMutableRawPointer(row)
+        let n = t &+ 1
+        let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        let simdEnd = Swift.min(T, (n &+ 7) & ~7) & ~7 // blocks [0, simdEnd) are loaded as SIMD8
+        let ninf = SIMD8<Float>(repeating: -.infinity)
+        var mx = ninf
+        var j = 0
+        while j < simdEnd {
+            var v = r.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+            if j &+ 8 > n { v.replace(with: ninf, where: lanes .> SIMD8(repeating: Float(t &- j))) }
+            mx.replace(with: v, where: v .> mx)
+            j &+= 8
+        }
+        var m = mx.max()
+        var k = simdEnd
+        while k < n { m = Swift.max(m, row[k]); k &+= 1 }
+        let mv = SIMD8<Float>(repeating: m)
+        var sv = SIMD8<Float>()
+        j = 0
+        while j < simdEnd {
+            var e = exp8(r.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) - mv)
+            if j &+ 8 > n { e.replace(with: 0, where: lanes .> SIMD8(repeating: Float(t &- j))) }
+            r.storeBytes(of: e, toByteOffset: j &* 4, as: SIMD8<Float>.self)
+            sv += e
+            j &+= 8
+        }
+        var sum = sv.sum()
+        k = simdEnd
+        while k < n { let e = expf(row[k] - m); row[k] = e; sum += e; k &+= 1 }
+        let inv = 1 / sum
+        let iv = SIMD8<Float>(repeating: inv)
+        j = 0
+        while j < simdEnd {
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) * iv, toByteOffset: j &* 4, as: SIMD8<Float>.self)
+            j &+= 8
+        }
+        k = simdEnd
+        while k < n { row[k] *= inv; k &+= 1 }
+        k = Swift.max(k, n)
+        if k < T { (row + k).update(repeating: 0, count: T &- k) }
+    }
+
+    /// Row `t` of the softmax backward in place: `d[j] = a[j] (d[j] - sum_i a[i] d[i])` over the whole row
+    /// (`a` is zero above the diagonal, so those entries become zero).
+    @inline(__always)
+    static func softmaxBackwardRow(_ d: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, T: Int) {
+        let rd = UnsafeMutableRawPointer(d), ra = UnsafeRawPointer(a)
+        var acc = SIMD8<Float>()
+        var j = 0
+        while j &+ 8 <= T {
+            acc += ra.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) * rd.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+            j &+= 8
+        }
+        var dot = acc.sum()
+        var k = j
+        while k < T { dot += a[k] * d[k]; k &+= 1 }
+        let dv = SIMD8<Float>(repeating: dot)
+        j = 0
+        while j &+ 8 <= T {
+            let av = ra.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
+            rd.storeBytes(of: av * (rd.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) - dv), toByteOffset: j &* 4, as: SIMD8<Float>.self)
+            j &+= 8
+        }
+        while j < T { d[j] = a[j] * (d[j] - dot); j &+= 1 }
     }
 }

@@ -20,22 +20,19 @@ public enum Linear {
     }
 
     /// dinp [N, C] += dout [N, OC] * W [OC, C]; dweight [OC, C] += dout^T * inp; dbias [OC] += sum_n dout.
-    /// `dinp` may be nil when the input needs no gradient.
+    /// `dinp` may be nil when the input needs no gradient; with `accumulate: false` it is overwritten
+    /// (`dinp = dout * W`) instead, so it need not be zeroed first. The weight gradients always accumulate.
     public static func backward(dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>,
                                 dbias: UnsafeMutablePointer<Float>?, dout: UnsafePointer<Float>,
-                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, C: Int, OC: Int) {
+                                inp: UnsafePointer<Float>, weight: UnsafePointer<Float>, N: Int, C: Int, OC: Int,
+                                accumulate: Bool = true) {
         if let dinp {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(N), Int32(C), Int32(OC),
-                        1, dout, Int32(OC), weight, Int32(C), 1, dinp, Int32(C))
+                        1, dout, Int32(OC), weight, Int32(C), accumulate ? 1 : 0, dinp, Int32(C))
         }
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(OC), Int32(C), Int32(N),
                     1, dout, Int32(OC), inp, Int32(C), 1, dweight, Int32(C))
-        if let dbias {
-            for n in 0 ..< N {
-                let d = dout + n &* OC
-                for j in 0 ..< OC { dbias[j] += d[j] }
-            }
-        }
+        if let dbias { addColumnSums(dbias, dout, rows: N, cols: OC) }
     }
 
     /// Reference forward: `out[n, o] = bias[o] + sum_i inp[n, i] * weight[o, i]`.
