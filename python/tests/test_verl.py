@@ -254,7 +254,8 @@ def test_import_hook_patches_trainer_modules(fgverl, tmp_path, monkeypatch):
             return ("original", adv_estimator)
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(fgverl, "PATCH_TARGETS", [*fgverl.PATCH_TARGETS, "fg_fake_trainer"])
+    import finegrain.verl_trainer_patch as patch
+    monkeypatch.setattr(patch, "PATCH_TARGETS", [*patch.PATCH_TARGETS, "fg_fake_trainer"])
     fgverl.install_compute_advantage_patch()
     sys.modules.pop("fg_fake_trainer", None)
     import fg_fake_trainer
