@@ -28,10 +28,19 @@ public struct ServiceConfiguration: Sendable {
     public var maxConcurrent = ProcessInfo.processInfo.activeProcessorCount
     /// Requests waiting for a compute slot before new ones get 503.
     public var maxQueued = 256
+    /// Largest single socket read (NIO's default is 64 KiB; see `LargeReadHTTP1Channel`).
+    public var maxReadBytes = 1 << 20
     /// The verifier of the OpenRLHF route (`AnswerVerifier` name).
     public var openRLHFVerifier = AnswerVerifier.mathAnswer
 
     public init() {}
+}
+
+/// A route's answer: a JSON document, or one already written as bytes (the verl route writes its tensors
+/// straight into the response buffer, `VerlAnswer`).
+enum ServiceAnswer {
+    case json(JSONValue)
+    case bytes(ByteBuffer)
 }
 
 public enum FineGrainService {
@@ -39,13 +48,14 @@ public enum FineGrainService {
                                    logger: Logger? = nil,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         Application(router: router(config, metrics: metrics),
+                    server: config.maxReadBytes > 65536 ? .http1(maxRead: config.maxReadBytes) : .http1(),
                     configuration: .init(address: .hostname(config.host, port: config.port), serverName: "finegrain"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
                     logger: logger)
     }
 
     /// A JSON route's work: the parsed body in, the answer and the number of tokens it covered out.
-    typealias Work = @Sendable ([String: JSONValue]) throws -> (JSONValue, tokens: Int)
+    typealias Work = @Sendable ([String: JSONValue]) throws -> (ServiceAnswer, tokens: Int)
 
     public static func router(_ config: ServiceConfiguration, metrics: ServiceMetrics = ServiceMetrics()) -> Router<BasicRequestContext> {
         let router = Router()
@@ -64,13 +74,11 @@ public enum FineGrainService {
             return json(.ok, .object(["methods": .array(Registry.allMethods.map(MethodCatalog.json))]))
         }
         let routes: [(String, String, Work)] = [
-            ("v1/advantages", "advantages", { body in
-                body["verl"] != nil ? try VerlEndpoint.advantages(body) : try Endpoints.advantages(body)
-            }),
-            ("v1/losses", "losses", { body in try Endpoints.losses(body) }),
-            ("v1/rewards", "rewards", { body in (try RewardEndpoints.rewards(body), 0) }),
-            ("v1/openrlhf/reward", "openrlhf", { body in (try RewardEndpoints.openRLHF(body, verifier: verifier), 0) }),
-            ("get_reward", "openrlhf", { body in (try RewardEndpoints.openRLHF(body, verifier: verifier), 0) }),
+            ("v1/advantages", "advantages", advantagesWork),
+            ("v1/losses", "losses", { body in let (v, n) = try Endpoints.losses(body); return (.json(v), n) }),
+            ("v1/rewards", "rewards", { body in (.json(try RewardEndpoints.rewards(body)), 0) }),
+            ("v1/openrlhf/reward", "openrlhf", { body in (.json(try RewardEndpoints.openRLHF(body, verifier: verifier)), 0) }),
+            ("get_reward", "openrlhf", { body in (.json(try RewardEndpoints.openRLHF(body, verifier: verifier)), 0) }),
         ]
         for (path, label, work) in routes {
             router.post(RouterPath(stringLiteral: path)) { request, _ in
@@ -79,6 +87,13 @@ public enum FineGrainService {
             }
         }
         return router
+    }
+
+    /// `POST /v1/advantages`: the verl form when the body has `"verl"`, else rollout objects.
+    static let advantagesWork: Work = { body in
+        if body["verl"] != nil { return try VerlEndpoint.advantages(body) }
+        let (v, n) = try Endpoints.advantages(body)
+        return (.json(v), n)
     }
 
     /// Reads the body (bounded), waits for a compute slot, then parses, computes and serialises on a
@@ -95,7 +110,7 @@ public enum FineGrainService {
         let start = ContinuousClock.now
         metrics.inFlight(1)
         defer { metrics.inFlight(-1) }
-        let outcome: (HTTPResponse.Status, Data, Int)
+        let outcome: (HTTPResponse.Status, ByteBuffer, Int)
         do {
             outcome = try await limiter.run { compute(buffer, work) }
         } catch let o as ComputeLimiter.Overloaded {
@@ -108,19 +123,22 @@ public enum FineGrainService {
         }
         let (status, data, tokens) = outcome
         metrics.record(route: route, status: Int(status.code), duration: ContinuousClock.now - start, tokens: tokens)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: data))
     }
 
     /// Parse, compute, serialise: the whole of a request's CPU work, off the event loops.
-    static func compute(_ buffer: ByteBuffer, _ work: Work) -> (HTTPResponse.Status, Data, Int) {
-        guard let doc = try? JSONValue.parse(Data(buffer.readableBytesView)) else {
+    static func compute(_ buffer: ByteBuffer, _ work: Work) -> (HTTPResponse.Status, ByteBuffer, Int) {
+        guard let doc = try? buffer.withUnsafeReadableBytes({ try JSONValue.parse(bytes: $0) }) else {
             return (.badRequest, errorData("body is not valid JSON (malformed or truncated; \(buffer.readableBytes) bytes received; "
                                         + "non-finite numbers must be the strings \"NaN\", \"Infinity\", \"-Infinity\")"), 0)
         }
         guard let body = doc.objectValue else { return (.badRequest, errorData("body must be a JSON object"), 0) }
         do {
-            let (value, tokens) = try work(body)
-            return (.ok, try value.serialized(), tokens)
+            let (answer, tokens) = try work(body)
+            switch answer {
+            case let .json(value): return (.ok, ByteBuffer(bytes: try value.serialized()), tokens)
+            case let .bytes(bytes): return (.ok, bytes, tokens)
+            }
         } catch let e as FineGrainError {
             let status: HTTPResponse.Status = { if case .unknownMethod = e { return .notFound }; return .badRequest }()
             return (status, errorData(e.description), 0)
@@ -129,8 +147,8 @@ public enum FineGrainService {
         }
     }
 
-    static func errorData(_ message: String) -> Data {
-        (try? JSONValue.object(["error": .string(message)]).serialized()) ?? Data("{\"error\":\"unencodable error\"}".utf8)
+    static func errorData(_ message: String) -> ByteBuffer {
+        ByteBuffer(bytes: (try? JSONValue.object(["error": .string(message)]).serialized()) ?? Data("{\"error\":\"unencodable error\"}".utf8))
     }
 
     /// Bearer token check. OpenRLHF's remote-reward client cannot set headers, so its routes also accept

@@ -7,37 +7,76 @@ import Foundation
 public enum ServiceRequests {
     /// `POST /v1/advantages` in the verl form: `token_level_rewards`, `response_mask`, `index` (the batch's
     /// group ids) and, where present, `values`, `old_log_probs`, `ref_log_prob`, padded to `width` columns.
+    ///
+    /// `encoding`: `"json"` (nested lists), `"base64"` (dense compact tensors, uint8 mask) or `"short"`: what
+    /// the Python client sends by default, the lossless short forms where they are smaller (sparse rewards,
+    /// a row-lengths mask; `WireShortForms`) and the answer flags `omit_returns_if_advantages` and
+    /// `row_values_if_constant`. `omitReturnsIfAdvantages` sets the first flag for the other encodings.
     public static func verlAdvantages(estimator: String, batch: RolloutBatch, width: Int, params: [String: JSONValue] = [:],
-                                      encoding: String) throws -> Data {
-        let base64 = encoding == "base64"
-        func tensor(_ column: [Double], int: Bool = false) -> JSONValue {
+                                      encoding: String, omitReturnsIfAdvantages: Bool = false) throws -> Data {
+        let base64 = encoding != "json", short = encoding == "short"
+        let shape = JSONValue.array([.number(Double(batch.count)), .number(Double(width))])
+        func padded(_ column: [Double]) -> [Double] {
             var padded = [Double](repeating: 0, count: batch.count * width)
             for r in 0 ..< batch.count {
                 for (t, i) in batch.range(r).enumerated() where t < width { padded[r * width + t] = column[i] }
             }
-            if !base64 { return WireTensor.encode(padded, rows: batch.count, width: width, as: .json) }
-            if !int { return WireTensor.encode(padded, rows: batch.count, width: width, as: .base64) }
-            var bytes = Data(count: padded.count * 4)
-            bytes.withUnsafeMutableBytes { raw in
-                for i in 0 ..< padded.count { raw.storeBytes(of: Int32(padded[i]).littleEndian, toByteOffset: i * 4, as: Int32.self) }
+            return padded
+        }
+        func tensor(_ column: [Double]) -> JSONValue {
+            let p = padded(column)
+            let nonZero = p.indices.filter { p[$0] != 0 }
+            if short, nonZero.count * 8 < p.count * 4 {
+                var idx = Data(), val = Data()
+                for i in nonZero {
+                    withUnsafeBytes(of: Int32(i).littleEndian) { idx.append(contentsOf: $0) }
+                    withUnsafeBytes(of: Float(p[i]).bitPattern.littleEndian) { val.append(contentsOf: $0) }
+                }
+                return .object(["dtype": .string("float32"), "shape": shape, "indices": .string(idx.base64EncodedString()),
+                                "data": .string(val.base64EncodedString())])
             }
-            return .object(["dtype": .string("int32"), "shape": .array([.number(Double(batch.count)), .number(Double(width))]),
-                            "data": .string(bytes.base64EncodedString())])
+            return WireTensor.encode(p, rows: batch.count, width: width, as: base64 ? .base64 : .json)
+        }
+        func maskTensor() -> JSONValue {
+            let m = padded(batch.mask.map(Double.init))
+            guard base64 else { return WireTensor.encode(m, rows: batch.count, width: width, as: .json) }
+            let rows = (0 ..< batch.count).map { Array(m[$0 * width ..< ($0 + 1) * width]) }
+            let lengths = rows.map { row in row.firstIndex(of: 0) ?? width }
+            if short, zip(rows, lengths).allSatisfy({ row, n in row[n...].allSatisfy { $0 == 0 } }) {
+                var d = Data()
+                for n in lengths { withUnsafeBytes(of: Int32(n).littleEndian) { d.append(contentsOf: $0) } }
+                return .object(["shape": shape, "lengths": .string(d.base64EncodedString())])
+            }
+            return .object(["dtype": .string("uint8"), "shape": shape, "data": .string(Data(m.map { UInt8($0) }).base64EncodedString())])
         }
         var fields: [String: JSONValue] = [
-            "response_mask": tensor(batch.mask.map(Double.init), int: true),
+            "response_mask": maskTensor(),
             "token_level_rewards": tensor(batch.tokenReward ?? [Double](repeating: 0, count: batch.tokenCount)),
             "index": .array(batch.group.map { .string(batch.groupIDs[$0].description) }),
         ]
         if let v = batch.value { fields["values"] = tensor(v) }
         if let v = batch.oldLogprob { fields["old_log_probs"] = tensor(v) }
         if let v = batch.refLogprob { fields["ref_log_prob"] = tensor(v) }
-        return try JSONValue.object(["estimator": .string(estimator), "params": .object(params), "verl": .object(fields),
-                                     "encoding": .string(encoding)]).serialized()
+        var doc: [String: JSONValue] = ["estimator": .string(estimator), "params": .object(params), "verl": .object(fields),
+                                        "encoding": .string(base64 ? "base64" : "json")]
+        if omitReturnsIfAdvantages || short { doc["omit_returns_if_advantages"] = .bool(true) }
+        if short { doc["row_values_if_constant"] = .bool(true) }
+        return try JSONValue.object(doc).serialized()
     }
 
-    /// Decodes a `[B, R]` output tensor of a response (either encoding) to a flat C-order array.
-    public static func tensor(_ v: JSONValue, field: String) throws -> (shape: [Int], values: [Double]) {
+    /// Decodes a `[B, R]` output tensor of a response (any form the server sends, with the request's `mask`
+    /// for `row_values`) to a flat C-order array.
+    public static func tensor(_ v: JSONValue, field: String, mask: [UInt8]? = nil) throws -> (shape: [Int], values: [Double]) {
+        if let o = v.objectValue, o["row_values"] != nil {
+            let t = try WireTensor.decodeCompact(["dtype": o["dtype"] ?? .null, "shape": .array([o["shape"]?.arrayValue?.first ?? .null]),
+                                                  "data": o["row_values"] ?? .null], field: field, rank: 1)
+            guard let mask, let shape = o["shape"]?.arrayValue?.compactMap({ $0.doubleValue.map { Int($0) } }), shape.count == 2,
+                  mask.count == shape[0] * shape[1] else {
+                throw FineGrainError.invalidField(field: field, reason: "row_values needs the request's [B, R] mask")
+            }
+            let values = (0 ..< mask.count).map { i in t.values[i / shape[1]] * Double(mask[i]) }
+            return (shape, values)
+        }
         let t = try WireTensor.decode(v, field: field, rank: 2)
         return (t.shape, t.values)
     }
@@ -47,8 +86,8 @@ public enum ServiceRequests {
 public enum InProcessService {
     /// Parse the JSON body, decode the batch and compute the advantages (no answer encoding): what the
     /// issue's "decoding plus computing" means. Returns the token count.
-    public static func decodeAndComputeAdvantages(_ body: Data) throws -> Int {
-        guard let o = try JSONValue.parse(body).objectValue else { throw FineGrainError.invalidField(field: "body", reason: "not an object") }
+    public static func decodeAndComputeAdvantages(_ body: ByteBuffer) throws -> Int {
+        guard let o = try body.withUnsafeReadableBytes({ try JSONValue.parse(bytes: $0) }).objectValue else { throw FineGrainError.invalidField(field: "body", reason: "not an object") }
         let name = o["estimator"]?.stringValue ?? ""
         let params = try Endpoints.decodeParams(o["params"])
         if let fields = o["verl"]?.objectValue {
@@ -60,10 +99,8 @@ public enum InProcessService {
     }
 
     /// The whole server-side pipeline of `POST /v1/advantages`: parse, decode, compute, encode the answer.
-    public static func advantagesRoute(_ body: Data) -> (status: Int, answer: Data) {
-        let (status, data, _) = FineGrainService.compute(ByteBuffer(bytes: body)) { b in
-            b["verl"] != nil ? try VerlEndpoint.advantages(b) : try Endpoints.advantages(b)
-        }
-        return (Int(status.code), data)
+    public static func advantagesRoute(_ body: ByteBuffer) -> (status: Int, answer: ByteBuffer) {
+        let (status, answer, _) = FineGrainService.compute(body, FineGrainService.advantagesWork)
+        return (Int(status.code), answer)
     }
 }

@@ -6,7 +6,10 @@ import FineGrain
 ///
 /// Body: `{"estimator": name, "params": {...}, "verl": {field: tensor, ...}, "encoding": "base64"|"json"}`.
 /// Answer: `{"advantages": [B, R], "returns": [B, R], "diagnostics": {...}}` as float32 tensors, in the
-/// requested encoding (default: compact if any input tensor was compact).
+/// requested encoding (default: compact if any input tensor was compact); with
+/// `"omit_returns_if_advantages": true`, `"returns_are_advantages": true` replaces an identical `returns`
+/// (`VerlAnswer`). Lossless short forms (`WireShortForms`): sparse rewards and a row-lengths mask in the
+/// request; with `"row_values_if_constant": true`, per-row values in the answer.
 ///
 /// Every row keeps the full width R, exactly as verl computes (outputs at padded positions are verl's
 /// values too: the conformance adapters check every position the same way).
@@ -17,7 +20,7 @@ enum VerlEndpoint {
     static let rowFields: Set<String> = ["reward_baselines"]
     static let groupFields: Set<String> = ["index", "uid"]
 
-    static func advantages(_ body: [String: JSONValue]) throws -> (JSONValue, tokens: Int) {
+    static func advantages(_ body: [String: JSONValue]) throws -> (ServiceAnswer, tokens: Int) {
         guard let name = body["estimator"]?.stringValue else {
             throw FineGrainError.invalidField(field: "estimator", reason: "missing or not a string")
         }
@@ -29,14 +32,18 @@ enum VerlEndpoint {
             throw FineGrainError.invalidField(field: "verl.\(key)",
                                               reason: "unknown field; expected one of \((tokenFields.union(rowFields).union(groupFields)).sorted().joined(separator: ", "))")
         }
+        func flag(_ key: String) throws -> Bool {
+            guard let v = body[key], !v.isNull else { return false }
+            guard let b = v.boolValue else { throw FineGrainError.invalidField(field: key, reason: "must be true or false") }
+            return b
+        }
+        let omit = try flag("omit_returns_if_advantages"), rowValues = try flag("row_values_if_constant")
         let (batch, width, anyCompact) = try decodeBatch(fields)
         let out = try Registry.advantages(name, batch: batch, params: params)
         let encoding = try responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
-        let adv = WireTensor.encode(out.advantages, rows: batch.count, width: width, as: encoding)
-        let ret = out.returns.map { WireTensor.encode($0, rows: batch.count, width: width, as: encoding) } ?? adv
-        let doc = JSONValue.object(["advantages": adv, "returns": ret,
-                                    "diagnostics": .object(out.diagnostics.mapValues(JSONValue.number))])
-        return (doc, batch.tokenCount)
+        let answer = try VerlAnswer.write(out, rows: batch.count, width: width, encoding: encoding, omitReturnsIfAdvantages: omit,
+                                          rowValuesMask: rowValues ? batch.mask : nil)
+        return (.bytes(answer), batch.tokenCount)
     }
 
     static func responseEncoding(_ v: JSONValue?, default d: WireTensor.Encoding) throws -> WireTensor.Encoding {
@@ -56,17 +63,10 @@ enum VerlEndpoint {
         guard fields["token_level_rewards"] != nil else {
             throw FineGrainError.missingField(field: "verl.token_level_rewards", method: "verl layout")
         }
-        let mask = try WireTensor.decode(maskJSON, field: "verl.response_mask", rank: 2)
-        let (b, width) = (mask.rows, mask.width)
+        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask")
+        let (b, width) = (mask.shape[0], mask.shape[1])
         guard b > 0 else { throw FineGrainError.invalidField(field: "verl.response_mask", reason: "the batch is empty (0 rows)") }
-        var maskBytes = [UInt8](repeating: 0, count: mask.values.count)
-        for (i, v) in mask.values.enumerated() {
-            guard v == 0 || v == 1 else {
-                throw FineGrainError.invalidField(field: "verl.response_mask",
-                                                  reason: "row \(i / max(width, 1)) column \(i % max(width, 1)) is \(v); must be 0 or 1")
-            }
-            maskBytes[i] = v == 1 ? 1 : 0
-        }
+        let maskBytes = mask.mask
         var groups: [GroupID]?
         if let key = groupFields.first(where: { fields[$0] != nil }), let g = fields[key] {
             groups = try decodeGroups(g, field: "verl.\(key)", rows: b)
@@ -80,7 +80,7 @@ enum VerlEndpoint {
                 throw FineGrainError.invalidField(field: "verl.\(key)", reason: "has shape \(t.shape); response_mask has \(mask.shape)")
             }
             anyCompact = anyCompact || t.wasCompact
-            if let i = t.values.firstIndex(where: { !$0.isFinite }) {
+            if let i = WireTensor.firstNonFinite(t.values) {
                 throw FineGrainError.invalidField(field: "verl.\(key)", reason: "row \(i / max(width, 1)) column \(i % max(width, 1)) is \(t.values[i]); must be finite")
             }
             switch key {

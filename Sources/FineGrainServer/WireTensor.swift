@@ -24,7 +24,9 @@ struct WireTensor {
 
     /// Decodes field `field` (named in every error) from either encoding; `rank` is 1 or 2.
     static func decode(_ v: JSONValue, field: String, rank: Int) throws -> WireTensor {
-        if let o = v.objectValue { return try decodeCompact(o, field: field, rank: rank) }
+        if let o = v.objectValue {
+            return o["indices"] != nil ? try decodeSparse(o, field: field, rank: rank) : try decodeCompact(o, field: field, rank: rank)
+        }
         guard let outer = v.arrayValue else {
             throw FineGrainError.invalidField(field: field, reason: "must be nested JSON lists or {\"dtype\", \"shape\", \"data\"}")
         }
@@ -45,7 +47,8 @@ struct WireTensor {
         return WireTensor(shape: [outer.count, width], values: values, wasCompact: false)
     }
 
-    private static func decodeCompact(_ o: [String: JSONValue], field: String, rank: Int) throws -> WireTensor {
+    /// The checked header of a compact tensor: dtype, shape, the base64 text and the value count.
+    private static func compactHeader(_ o: [String: JSONValue], field: String, rank: Int) throws -> (dtype: String, shape: [Int], text: String, count: Int) {
         guard let dtype = o["dtype"]?.stringValue else {
             throw FineGrainError.invalidField(field: "\(field).dtype", reason: "missing or not a string")
         }
@@ -54,33 +57,105 @@ struct WireTensor {
               shape.count == rank else {
             throw FineGrainError.invalidField(field: "\(field).shape", reason: "must be a list of \(rank) non-negative integers")
         }
-        guard let text = o["data"]?.stringValue, let data = try? Base64.decode(string: text) else {
-            throw FineGrainError.invalidField(field: "\(field).data", reason: "missing or not standard base64")
+        guard let text = o["data"]?.stringValue else {
+            throw FineGrainError.invalidField(field: "\(field).data", reason: "missing or not a string")
         }
-        let count = shape.reduce(1, *)
-        guard let size = Self.byteSize[dtype] else {
+        guard Self.byteSize[dtype] != nil else {
             throw FineGrainError.invalidField(field: "\(field).dtype", reason: "'\(dtype)' is not one of float32, float64, int32, int64, uint8, bool")
         }
-        guard data.count == count * size else {
+        return (dtype, shape, text, shape.reduce(1, *))
+    }
+
+    /// `text`'s decoded length, checked against `count` values of `dtype`.
+    private static func checkLength(_ u: UnsafeBufferPointer<UInt8>, dtype: String, shape: [Int], count: Int, field: String) throws -> Bool {
+        guard let bytes = Base64Columns.decodedCount(u) else { return false }
+        let size = Self.byteSize[dtype]!
+        guard bytes == count * size else {
             throw FineGrainError.invalidField(field: "\(field).data",
-                                              reason: "has \(data.count) bytes; shape \(shape) of \(dtype) needs \(count * size)")
+                                              reason: "has \(bytes) bytes; shape \(shape) of \(dtype) needs \(count * size)")
         }
-        var values = [Double](repeating: 0, count: count)
-        values.withUnsafeMutableBufferPointer { out in
-            data.withUnsafeBytes { raw in
-                switch dtype {
-                case "float32": for i in 0 ..< count { out[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self)))) }
-                case "float64": for i in 0 ..< count { out[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self))) }
-                case "int32": for i in 0 ..< count { out[i] = Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 4, as: Int32.self))) }
-                case "int64": for i in 0 ..< count { out[i] = Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i &* 8, as: Int64.self))) }
-                default: for i in 0 ..< count { out[i] = Double(raw[i]) }   // uint8, bool
-                }
-            }
+        return true
+    }
+
+    private static func notBase64(_ field: String) -> FineGrainError {
+        .invalidField(field: "\(field).data", reason: "is not standard base64 (RFC 4648 alphabet, padded with =)")
+    }
+
+    static func decodeCompact(_ o: [String: JSONValue], field: String, rank: Int) throws -> WireTensor {
+        var (dtype, shape, text, count) = try compactHeader(o, field: field, rank: rank)
+        let decoded: [Double]? = try text.withUTF8 { u in
+            guard try checkLength(u, dtype: dtype, shape: shape, count: count, field: field) else { return nil }
+            return Base64Columns.decodeDoubles(u, dtype: dtype, count: count)
         }
+        guard let values = decoded else { throw notBase64(field) }
         return WireTensor(shape: shape, values: values, wasCompact: true)
     }
 
-    private static let byteSize: [String: Int] = ["float32": 4, "float64": 8, "int32": 4, "int64": 8, "uint8": 1, "bool": 1]
+    /// A `[B, R]` 0/1 mask as bytes. A compact uint8 / bool mask (what the Python client sends) decodes
+    /// straight into the byte array; any other form goes through `decode` and is checked value by value.
+    static func decodeMask(_ v: JSONValue, field: String) throws -> (shape: [Int], mask: [UInt8], wasCompact: Bool) {
+        let fromValues = { (t: WireTensor) throws -> [UInt8] in
+            var notBinary = false
+            let bytes = t.values.withUnsafeBufferPointer { m in
+                [UInt8](unsafeUninitializedCapacity: m.count) { out, n in
+                    for i in 0 ..< m.count {
+                        notBinary = notBinary || (m[i] != 0 && m[i] != 1)
+                        out[i] = m[i] == 1 ? 1 : 0
+                    }
+                    n = m.count
+                }
+            }
+            if notBinary, let i = t.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                throw FineGrainError.invalidField(field: field, reason: "row \(i / max(t.width, 1)) column \(i % max(t.width, 1)) is \(t.values[i]); must be 0 or 1")
+            }
+            return bytes
+        }
+        if let o = v.objectValue, o["lengths"] != nil {
+            let (shape, mask) = try decodeLengthsMask(o, field: field)
+            return (shape, mask, true)
+        }
+        guard let o = v.objectValue, o["dtype"]?.stringValue == "uint8" || o["dtype"]?.stringValue == "bool" else {
+            let t = try decode(v, field: field, rank: 2)
+            return (t.shape, try fromValues(t), t.wasCompact)
+        }
+        var (dtype, shape, text, count) = try compactHeader(o, field: field, rank: 2)
+        var ok = true, largest: UInt8 = 0
+        let mask = try text.withUTF8 { u in
+            try [UInt8](unsafeUninitializedCapacity: count) { out, n in
+                n = 0
+                guard try checkLength(u, dtype: dtype, shape: shape, count: count, field: field) else { ok = false; return }
+                ok = Base64Columns.decode(u) { bytes, first in
+                    for k in 0 ..< bytes.count { largest |= bytes[k]; out[first &+ k] = bytes[k] }
+                }
+                n = ok ? count : 0
+            }
+        }
+        guard ok else { throw notBase64(field) }
+        if largest > 1, let i = mask.firstIndex(where: { $0 > 1 }) {
+            let width = max(shape[1], 1)
+            throw FineGrainError.invalidField(field: field, reason: "row \(i / width) column \(i % width) is \(mask[i]); must be 0 or 1")
+        }
+        return (shape, mask, true)
+    }
+
+    /// The index of the first NaN or infinity in `values`, if any. One branch-free pass (`x * 0` is 0 for
+    /// finite x and NaN otherwise) before the search, so the common all-finite case costs one read.
+    static func firstNonFinite(_ values: [Double]) -> Int? {
+        let any: Bool = values.withUnsafeBufferPointer { p in
+            var acc = SIMD4<Double>.zero
+            var i = 0
+            while i &+ 4 <= p.count {
+                acc += SIMD4(p[i], p[i &+ 1], p[i &+ 2], p[i &+ 3]) * 0
+                i &+= 4
+            }
+            var tail = 0.0
+            while i < p.count { tail += p[i] * 0; i &+= 1 }
+            return !(acc.sum() + tail).isFinite
+        }
+        return any ? values.firstIndex(where: { !$0.isFinite }) : nil
+    }
+
+    static let byteSize: [String: Int] = ["float32": 4, "float64": 8, "int32": 4, "int64": 8, "uint8": 1, "bool": 1]
 
     /// Encodes `values` (`[rows * width]`, C order) as float32 in the chosen encoding.
     static func encode(_ values: [Double], rows: Int, width: Int, as encoding: Encoding) -> JSONValue {

@@ -5,6 +5,12 @@ import FineGrainServer
 import Foundation
 import NIOCore
 
+/// "http://host:port[/...]" -> (host, port), for the blocking client (IPv4 literal hosts only).
+func hostAndPort(_ url: String) throws -> (String, Int) {
+    guard let u = URLComponents(string: url), let host = u.host, let port = u.port else { throw ValidationError("--url must be http://HOST:PORT, got \(url)") }
+    return (host == "localhost" ? "127.0.0.1" : host, port)
+}
+
 /// Issue 5's target: a 256 x 1024 GRPO or GAE round trip costs at most 1.3x the in-process time of
 /// decoding plus computing. Measured per estimator and encoding, medians over `--repeats`.
 struct RoundTrip: AsyncParsableCommand {
@@ -16,7 +22,7 @@ struct RoundTrip: AsyncParsableCommand {
     @Option(help: "Columns (response length; every row is padded to it, as in verl).") var width = 1024
     @Option(help: "Timed repeats per case (median reported).") var repeats = 20
     @Option(help: "Estimators.") var estimators = "grpo,gae"
-    @Option(help: "Encodings.") var encodings = "base64,json"
+    @Option(help: "Encodings: short (the Python client's default: lossless short forms), base64 (dense compact), json.") var encodings = "short,base64,json"
     @Flag(help: "JSON lines instead of a table.") var json = false
 
     func run() async throws {
@@ -26,7 +32,8 @@ struct RoundTrip: AsyncParsableCommand {
         let encodings = encodings.split(separator: ",").map(String.init)
         if !json {
             print("round trip of one \(rows) x \(width) verl batch (medians of \(repeats)); ratio = round trip / in-process decode+compute; pipeline = parse+compute+encode in process")
-            print("estimator encoding  request MB  answer MB  decode+compute ms  pipeline ms  round trip ms  ratio  (vs pipeline)")
+            print("round trip = blocking HTTP/1.1 client on a kept-alive socket (as the Python client); AHC = AsyncHTTPClient")
+            print("estimator encoding  request MB  answer MB  decode+compute ms  pipeline ms  round trip ms  ratio  (vs pipeline)  AHC ms")
         }
         try await withServer(target) { url in
             for estimator in estimators {
@@ -34,38 +41,53 @@ struct RoundTrip: AsyncParsableCommand {
                 batch.oldLogprob = nil; batch.refLogprob = nil; batch.logprob = nil
                 if estimator != "gae" { batch.value = nil }
                 for encoding in encodings {
-                    let body = try ServiceRequests.verlAdvantages(estimator: estimator, batch: batch, width: width, encoding: encoding)
+                    // As the Python client sends it: uint8 (or row-lengths) mask, no second copy of returns equal to the
+                    // advantages; "short" adds sparse rewards and per-row answers (WireShortForms).
+                    let body = try ServiceRequests.verlAdvantages(estimator: estimator, batch: batch, width: width, encoding: encoding,
+                                                                  omitReturnsIfAdvantages: true)
+                    let bodyBuffer = ByteBuffer(bytes: body)
                     let clock = ContinuousClock()
                     var inProc = [Double](), pipeline = [Double](), trip = [Double]()
                     var answerBytes = 0
                     for i in 0 ..< repeats + 2 {
                         let t0 = clock.now
-                        _ = try InProcessService.decodeAndComputeAdvantages(body)
+                        _ = try InProcessService.decodeAndComputeAdvantages(bodyBuffer)
                         let t1 = clock.now
-                        let (status, answer) = InProcessService.advantagesRoute(body)
+                        let (status, answer) = InProcessService.advantagesRoute(bodyBuffer)
                         let t2 = clock.now
-                        guard status == 200 else { throw ValidationError("in-process \(estimator) answered \(status): \(String(decoding: answer.prefix(300), as: UTF8.self))") }
-                        answerBytes = answer.count
+                        guard status == 200 else { throw ValidationError("in-process \(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
+                        answerBytes = answer.readableBytes
                         if i >= 2 { inProc.append(seconds(t1 - t0)); pipeline.append(seconds(t2 - t1)) }
                     }
                     let buffer = ByteBuffer(bytes: body)
+                    var ahc = [Double]()
                     for i in 0 ..< repeats + 2 {
                         let t0 = clock.now
                         let (status, answer) = try await post(client, url + "/v1/advantages", buffer)
                         let dt = seconds(clock.now - t0)
                         guard status == 200 else { throw ValidationError("\(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
+                        if i >= 2 { ahc.append(dt) }
+                    }
+                    let (host, port) = try hostAndPort(url)
+                    let blocking = try BlockingClient(host: host, port: port)
+                    let bodyBytes = [UInt8](body)
+                    for i in 0 ..< repeats + 2 {
+                        let t0 = clock.now
+                        let (status, n) = try blocking.post("/v1/advantages", body: bodyBytes)
+                        let dt = seconds(clock.now - t0)
+                        guard status == 200, n == answerBytes else { throw ValidationError("\(estimator) answered \(status) with \(n) bytes") }
                         if i >= 2 { trip.append(dt) }
                     }
-                    let (a, p, r) = (median(inProc), median(pipeline), median(trip))
+                    let (a, p, r, h) = (median(inProc), median(pipeline), median(trip), median(ahc))
                     if json {
                         let o: [String: Any] = ["case": "service_roundtrip", "estimator": estimator, "encoding": encoding, "rows": rows, "width": width,
                                                 "request_bytes": body.count, "answer_bytes": answerBytes, "decode_compute_s": a,
-                                                "pipeline_s": p, "roundtrip_s": r, "ratio": r / a, "ratio_vs_pipeline": r / p,
+                                                "pipeline_s": p, "roundtrip_s": r, "roundtrip_ahc_s": h, "ratio": r / a, "ratio_vs_pipeline": r / p,
                                                 "tokens_per_s": Double(rows * width) / r, "peak_rss_mb": peakRSSMB()]
                         print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
                     } else {
-                        print(estimator.padding(toLength: 9, withPad: " ", startingAt: 0) + " " + encoding.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %11.2f %10.2f %18.2f %11.2f %14.2f %6.2f  (%.2f)",
-                                     Double(body.count) / 1e6, Double(answerBytes) / 1e6, a * 1e3, p * 1e3, r * 1e3, r / a, r / p))
+                        print(estimator.padding(toLength: 9, withPad: " ", startingAt: 0) + " " + encoding.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %11.2f %10.2f %18.2f %11.2f %14.2f %6.2f  (%.2f)        %6.2f",
+                                     Double(body.count) / 1e6, Double(answerBytes) / 1e6, a * 1e3, p * 1e3, r * 1e3, r / a, r / p, h * 1e3))
                     }
                 }
             }

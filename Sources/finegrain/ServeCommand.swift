@@ -21,6 +21,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests waiting for a compute slot before new ones are answered 503.") var maxQueued = 256
     @Option(help: "Verifier of the OpenRLHF reward route: \(AnswerVerifier.allCases.map(\.rawValue).joined(separator: ", ")).")
     var openrlhfVerifier = AnswerVerifier.mathAnswer.rawValue
+    @Option(help: "Largest single socket read in KiB (NIO's default is 64; large batches arrive in fewer chunks with more).")
+    var maxReadKb = 1024
 
     func run() async throws {
         var c = ServiceConfiguration()
@@ -32,6 +34,8 @@ struct Serve: AsyncParsableCommand {
         }
         guard maxQueued >= 0 else { throw ValidationError("--max-queued must be >= 0") }
         c.maxQueued = maxQueued
+        guard maxReadKb >= 1 else { throw ValidationError("--max-read-kb must be >= 1") }
+        c.maxReadBytes = maxReadKb << 10
         do { c.openRLHFVerifier = try AnswerVerifier.named(openrlhfVerifier) } catch { throw ValidationError("--openrlhf-verifier: \(error)") }
         let host = host
         let app = FineGrainService.application(c) { bound in

@@ -77,12 +77,12 @@ final class RewardAndMetricsRouteTests: XCTestCase {
             try await limiter.acquire()
             XCTFail("a third request must be refused while 1 runs and 1 waits")
         } catch is ComputeLimiter.Overloaded {}
-        await limiter.release()                     // hands the permit to the waiter
+        limiter.release()                     // hands the permit to the waiter
         let result = try await waiter.value
         XCTAssertEqual(result, "got it")
-        await limiter.release()
+        limiter.release()
         try await limiter.acquire()                 // free again
-        await limiter.release()
+        limiter.release()
     }
 }
 

@@ -59,4 +59,23 @@ extension JSONTextTests {
             }
         }
     }
+
+    func testHasControlByteMatchesTheDefinition() {
+        for length in [1, 7, 8, 31, 32, 33, 65] {
+            for pos in 0 ..< length {
+                for b in [0, 1, 0x1F, 0x20, 0x21, 0x22, 0x5C, 0x7F, 0x80, 0xFF] {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "A"), count: length)
+                    bytes[pos] = UInt8(b)
+                    let got = bytes.withUnsafeBufferPointer { JSONText.hasControlByte($0) }
+                    if got != (b < 0x20) { XCTFail("byte \(b) at \(pos) of \(length): \(got)"); return }
+                }
+            }
+        }
+        // The reader's fast path (memchr + this check) still rejects raw control bytes and decodes escapes.
+        let long = String(repeating: "x", count: 40)
+        XCTAssertThrowsError(try JSONValue.parse(Data("\"\(long)\u{01}\(long)\"".utf8)))
+        XCTAssertEqual(try JSONValue.parse(Data("\"\(long)\\n\(long)\"".utf8)).stringValue, long + "\n" + long)
+        XCTAssertEqual(try "[\"ab\"]".utf8CString.withUnsafeBytes { try JSONValue.parse(bytes: UnsafeRawBufferPointer(rebasing: $0.dropLast())) },
+                       .array([.string("ab")]))
+    }
 }

@@ -242,3 +242,48 @@ def test_response_encoding_defaults_to_the_inputs(client):
     assert as_b64["advantages"]["dtype"] == "float32" and as_b64["advantages"]["shape"] == [2, 2]
     np.testing.assert_allclose(_tensors.decode(as_b64["advantages"]), _tensors.decode(as_json["advantages"]),
                                rtol=1e-6)
+
+
+def test_returns_equal_to_advantages_travel_once(client):
+    """GRPO's returns are its advantages: with ``omit_returns_if_advantages`` the answer holds one tensor and
+    the client rebuilds the pair; GAE's differ and both come back."""
+    tlr = np.array([[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    mask = np.array([[1, 1], [1, 0], [1, 0]], dtype=np.uint8)
+    body = {"estimator": "grpo", "omit_returns_if_advantages": True, "verl": {
+        "token_level_rewards": _tensors.encode(tlr), "response_mask": _tensors.encode(mask), "index": ["a", "a", "a"]}}
+    doc = client.request("POST", "/v1/advantages", body)
+    assert "returns" not in doc and doc["returns_are_advantages"] is True
+    adv, ret = client.advantages_padded("grpo", tlr, mask, index=["a", "a", "a"])
+    np.testing.assert_array_equal(adv, ret)
+    np.testing.assert_allclose(adv, _tensors.decode(doc["advantages"]))
+    values = np.array([[0.5, 0.2], [0.1, 0.0], [0.3, 0.0]], dtype=np.float32)
+    adv, ret = client.advantages_padded("gae", tlr, mask, values=values, params={"gamma": 1.0, "lam": 1.0})
+    assert not np.allclose(adv, ret)
+
+
+def test_short_forms_are_lossless_and_chosen_only_when_smaller(client):
+    """Sparse rewards and a lengths mask go out only when exact and smaller; the server reads them as the
+    dense tensors (same advantages), and per-row answers expand back with the mask."""
+    rng = np.random.default_rng(0)
+    B, R = 8, 32
+    lengths = rng.integers(1, R + 1, size=B)
+    mask = (np.arange(R)[None, :] < lengths[:, None]).astype(np.int64)
+    tlr = np.zeros((B, R), dtype=np.float32)
+    tlr[np.arange(B), lengths - 1] = rng.integers(0, 2, size=B)
+    short_r, short_m = _tensors.encode_short(tlr), _tensors.encode_mask_short(mask)
+    assert "indices" in short_r and "lengths" in short_m
+    dense = rng.normal(size=(B, R)).astype(np.float32)
+    assert "indices" not in _tensors.encode_short(dense)          # dense data stays dense
+    holes = mask.copy(); holes[0, 0] = 0
+    assert "lengths" not in _tensors.encode_mask_short(holes)       # a mask with holes stays a mask
+    index = [str(i // 4) for i in range(B)]
+    adv_short, _ = client.advantages_padded("grpo", tlr, mask, index=index)
+    as_dense = {"estimator": "grpo", "encoding": "base64", "verl": {
+        "token_level_rewards": _tensors.encode(tlr), "response_mask": _tensors.encode(mask.astype(np.uint8)), "index": index}}
+    adv_dense = _tensors.decode(client.request("POST", "/v1/advantages", as_dense)["advantages"])
+    np.testing.assert_array_equal(adv_short, adv_dense)
+    rv = {"dtype": "float32", "shape": [2, 3], "row_values": _tensors.encode(np.array([0.5, -2.0], dtype=np.float32))["data"]}
+    np.testing.assert_array_equal(_tensors.decode(rv, mask=np.array([[1, 1, 0], [1, 0, 0]])),
+                                  np.array([[0.5, 0.5, 0], [-2, 0, 0]], dtype=np.float32))
+    with pytest.raises(ValueError):
+        _tensors.decode(rv)

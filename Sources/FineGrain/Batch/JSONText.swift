@@ -16,14 +16,16 @@ enum JSONText {
     }
 
     static func parse(_ data: Data) throws -> JSONValue {
-        try data.withUnsafeBytes { raw in
-            var r = Reader(bytes: raw.bindMemory(to: UInt8.self))
-            r.skipSpace()
-            let v = try r.value(depth: 0)
-            r.skipSpace()
-            guard r.i == r.bytes.count else { throw ParseError(offset: r.i, reason: "trailing characters after the document") }
-            return v
-        }
+        try data.withUnsafeBytes { raw in try parse(bytes: raw) }
+    }
+
+    static func parse(bytes raw: UnsafeRawBufferPointer) throws -> JSONValue {
+        var r = Reader(bytes: raw.bindMemory(to: UInt8.self))
+        r.skipSpace()
+        let v = try r.value(depth: 0)
+        r.skipSpace()
+        guard r.i == r.bytes.count else { throw ParseError(offset: r.i, reason: "trailing characters after the document") }
+        return v
     }
 
     struct Reader {
@@ -98,13 +100,14 @@ enum JSONText {
         mutating func string() throws -> String {
             i &+= 1
             let start = i
-            // Fast path: find the closing quote with memchr, then check (16 bytes at a time) that the span has
-            // no escape or control byte: base64 payloads, keys and most text take only these two passes.
+            // Fast path: find the closing quote with memchr, then check that the span has no backslash
+            // (memchr again) and no control byte (8 bytes a step): base64 payloads, keys and most text take only
+            // these passes.
             let base = bytes.baseAddress!
             if let q = memchr(base + start, 0x22, bytes.count - start) {
                 let end = base.distance(to: q.assumingMemoryBound(to: UInt8.self))
                 let span = UnsafeBufferPointer(rebasing: bytes[start ..< end])
-                if !JSONText.needsEscape(span) {
+                if memchr(base + start, 0x5C, end &- start) == nil, !JSONText.hasControlByte(span) {
                     i = end &+ 1
                     return String(decoding: span, as: UTF8.self)
                 }
@@ -239,6 +242,30 @@ enum JSONText {
         while k < n {
             let c = u[k]
             if c < 0x20 || c == 0x22 || c == 0x5C { return true }
+            k &+= 1
+        }
+        return false
+    }
+
+    /// True when `u` holds a byte below 0x20 (the word-at-a-time test of `needsEscape`, alone).
+    static func hasControlByte(_ u: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        var k = 0
+        let n = u.count
+        if let p = u.baseAddress {
+            let raw = UnsafeRawPointer(p)
+            var acc: UInt64 = 0
+            while k &+ 32 <= n {   // four words per step, one branch
+                for w in 0 ..< 4 {
+                    let x = raw.loadUnaligned(fromByteOffset: k &+ w &* 8, as: UInt64.self)
+                    acc |= (x &- ones &* 0x20) & ~x
+                }
+                if acc & highs != 0 { return true }
+                k &+= 32
+            }
+        }
+        while k < n {
+            if u[k] < 0x20 { return true }
             k &+= 1
         }
         return false

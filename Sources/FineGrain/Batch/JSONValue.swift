@@ -47,6 +47,11 @@ extension JSONValue {
         try JSONText.parse(data)
     }
 
+    /// Parses one JSON document straight from bytes (a server's receive buffer: no copy into `Data`).
+    public static func parse(bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+        try JSONText.parse(bytes: bytes)
+    }
+
     /// Serialises compactly with sorted keys (stable output for tests and diffs).
     public func serialized() throws -> Data {
         JSONText.serialize(self)

@@ -93,8 +93,55 @@ def encode(x: Any, encoding: str = "base64", raw: bool = False) -> Any:
     return {"dtype": name, "shape": list(a.shape), "data": RawBase64(data) if raw else data.decode("ascii")}
 
 
-def decode(obj: Any, dtype: Any = np.float32) -> np.ndarray:
-    """Decode a tensor from either wire form into a numpy array of ``dtype`` (C-contiguous)."""
+def _b64(a: np.ndarray, raw: bool) -> Any:
+    data = base64.b64encode(memoryview(np.ascontiguousarray(a)).cast("B"))
+    return RawBase64(data) if raw else data.decode("ascii")
+
+
+def encode_short(x: Any, raw: bool = False) -> Any:
+    """The compact form of a ``[B, R]`` float tensor, sparse when that is smaller (the server's
+    ``WireShortForms``): ``{"dtype", "shape", "indices": int32 flat C-order indices, "data": values}``.
+    Outcome rewards (one non-zero per row) then cost 8 bytes a row instead of 4 per token. Lossless."""
+    a = _wire_array(x)
+    if a.dtype.kind != "f" or a.ndim != 2 or a.size >= 2**31:
+        return encode(a, "base64", raw=raw)
+    flat = np.ascontiguousarray(a).reshape(-1)
+    nz = np.flatnonzero(flat)
+    # NaN/inf are non-zero, so they travel (and the server names them).
+    if nz.size * 8 >= flat.size * a.dtype.itemsize:
+        return encode(a, "base64", raw=raw)
+    name = "float32" if a.dtype.itemsize == 4 else "float64"
+    return {"dtype": name, "shape": list(a.shape), "indices": _b64(nz.astype("<i4"), raw),
+            "data": _b64(flat[nz].astype(WIRE_DTYPES[name]), raw)}
+
+
+def encode_mask_short(x: Any, raw: bool = False) -> Any:
+    """A ``[B, R]`` 0/1 mask as row lengths when it is right-padded (ones, then zeros: verl's usual
+    ``response_mask``), ``{"shape": [B, R], "lengths": int32 [B]}``; else the uint8 compact form."""
+    m = compact_mask(x)
+    if m.ndim == 2 and m.dtype in (np.uint8, np.bool_) and m.size:
+        m8 = m.astype(np.uint8, copy=False)
+        lengths = m8.sum(axis=1, dtype=np.int64)
+        prefix = np.arange(m8.shape[1])[None, :] < lengths[:, None]
+        if np.array_equal(m8 != 0, prefix):
+            return {"shape": list(m8.shape), "lengths": _b64(lengths.astype("<i4"), raw)}
+    return encode(m, "base64", raw=raw)
+
+
+def decode(obj: Any, dtype: Any = np.float32, mask: Any = None) -> np.ndarray:
+    """Decode a tensor from either wire form into a numpy array of ``dtype`` (C-contiguous).
+
+    ``{"row_values": ..., "shape": [B, R]}`` (an outcome estimator's per-row value, sent when the request
+    set ``row_values_if_constant``) expands to ``row_values[:, None] * mask``: pass the request's mask."""
+    if isinstance(obj, dict) and "row_values" in obj:
+        if mask is None:
+            raise ValueError("a row_values tensor needs the request's response_mask to expand")
+        rows = decode({"dtype": obj.get("dtype"), "shape": [obj["shape"][0]], "data": obj["row_values"]}, np.float64)
+        m = as_numpy(mask)
+        if list(m.shape) != [int(s) for s in obj["shape"]]:
+            raise ValueError(f"row_values of shape {obj['shape']} with a mask of shape {list(m.shape)}")
+        # float32 products, as verl's own scores.unsqueeze(-1) * response_mask
+        return (rows.astype(np.float32)[:, None] * m.astype(np.float32)).astype(dtype, copy=False)
     if isinstance(obj, dict):
         try:
             wire = WIRE_DTYPES[obj["dtype"]]

@@ -260,10 +260,14 @@ class Client:
         if encoding not in ("base64", "json"):
             raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
         raw = encoding == "base64"
+        response_mask = _tensors.as_numpy(response_mask)  # once: sent, then used to expand row_values
+        # base64: the lossless short forms where they are smaller (sparse outcome rewards, a row-lengths
+        # mask; the server's WireShortForms), dense compact tensors otherwise.
         verl: Dict[str, Any] = {
-            "token_level_rewards": _tensors.encode(token_level_rewards, encoding, raw=raw),
-            "response_mask": _tensors.encode(_tensors.compact_mask(response_mask) if raw else response_mask,
-                                             encoding, raw=raw),
+            "token_level_rewards": (_tensors.encode_short(token_level_rewards, raw=True) if raw
+                                    else _tensors.encode(token_level_rewards, encoding)),
+            "response_mask": (_tensors.encode_mask_short(response_mask, raw=True) if raw
+                              else _tensors.encode(response_mask, encoding)),
         }
         if index is not None:
             verl["index"] = _index_list(index)
@@ -271,15 +275,21 @@ class Client:
                          ("ref_log_prob", ref_log_prob), ("reward_baselines", reward_baselines)):
             if val is not None:
                 verl[key] = _tensors.encode(val, encoding, raw=raw)
-        body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": encoding}
+        # Outcome estimators (GRPO, RLOO, ...) return the advantages as returns: the server then sends one
+        # tensor and says so, and the copy is made here (half the answer's bytes).
+        body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": encoding,
+                                "omit_returns_if_advantages": True, "row_values_if_constant": raw}
         if params:
             body["params"] = dict(params)
         doc = self.request("POST", "/v1/advantages", body)
         self.last_diagnostics = doc.get("diagnostics") or {}
         if "advantages" not in doc:
             raise FineGrainError(200, f"answer has no 'advantages' (keys: {sorted(doc)})", doc)
-        adv = _tensors.decode(doc["advantages"], np.float32)
-        ret = _tensors.decode(doc["returns"], np.float32) if doc.get("returns") is not None else adv.copy()
+        adv = _tensors.decode(doc["advantages"], np.float32, mask=response_mask)
+        # No "returns" (``returns_are_advantages``, or an estimator without them): verl's outcome estimators
+        # hand back the advantages twice.
+        ret = (_tensors.decode(doc["returns"], np.float32, mask=response_mask) if doc.get("returns") is not None
+               else adv.copy())
         return adv, ret
 
     def losses(self, loss: str, rollouts: Sequence[Mapping[str, Any]],

@@ -1,0 +1,58 @@
+import FineGrain
+import NIOCore
+
+/// The answer of the verl form of `POST /v1/advantages`, written straight into the response buffer:
+/// `{"advantages": T, "diagnostics": {...}, "returns": T}` with each `T` a `[B, R]` float32 tensor in the
+/// requested encoding. In the compact encoding the base64 text is produced directly from the Double
+/// columns (`Base64Columns`): no intermediate float array, String or escape scan.
+///
+/// `omitReturnsIfAdvantages` (request field `"omit_returns_if_advantages": true`): when the estimator's
+/// returns equal its advantages (every outcome estimator: GRPO, RLOO, ...), the answer carries
+/// `"returns_are_advantages": true` instead of a second copy of the tensor (half the answer's bytes). The
+/// Python client asks for this and rebuilds `returns` itself.
+enum VerlAnswer {
+    /// `rowValuesMask`: the batch's mask when the request set `"row_values_if_constant": true`
+    /// (`WireShortForms`); tensors that are a per-row value times it are then sent as `row_values`.
+    static func write(_ out: AdvantageOutput, rows: Int, width: Int, encoding: WireTensor.Encoding,
+                      omitReturnsIfAdvantages: Bool, rowValuesMask: [UInt8]? = nil) throws -> ByteBuffer {
+        let same = out.returns.map { $0 == out.advantages } ?? true
+        let tensors = (omitReturnsIfAdvantages && same) ? 1 : 2
+        let shortAdvantages = rowValuesMask.flatMap { WireTensor.rowValues(out.advantages, mask: $0, rows: rows, width: width) }
+        var buffer = ByteBufferAllocator().buffer(capacity: shortAdvantages != nil ? 8 * rows + 1024
+                                                  : tensors * (out.advantages.count * 16 / 3 + 96) + 512)
+        buffer.writeStaticString(#"{"advantages":"#)
+        if let shortAdvantages, encoding == .base64 {
+            WireTensor.writeRowValues(shortAdvantages, rows: rows, width: width, to: &buffer)
+        } else {
+            try writeTensor(out.advantages, rows: rows, width: width, encoding: encoding, to: &buffer)
+        }
+        buffer.writeStaticString(#","diagnostics":"#)
+        buffer.writeBytes(try JSONValue.object(out.diagnostics.mapValues(JSONValue.number)).serialized())
+        if tensors == 1 {
+            buffer.writeStaticString(#","returns_are_advantages":true}"#)
+        } else {
+            buffer.writeStaticString(#","returns":"#)
+            let returns = out.returns ?? out.advantages
+            if encoding == .base64, let mask = rowValuesMask, let short = WireTensor.rowValues(returns, mask: mask, rows: rows, width: width) {
+                WireTensor.writeRowValues(short, rows: rows, width: width, to: &buffer)
+            } else {
+                try writeTensor(returns, rows: rows, width: width, encoding: encoding, to: &buffer)
+            }
+            buffer.writeStaticString("}")
+        }
+        return buffer
+    }
+
+    /// One `[rows, width]` tensor: `{"data": "<base64>", "dtype": "float32", "shape": [rows, width]}` or nested lists.
+    static func writeTensor(_ values: [Double], rows: Int, width: Int, encoding: WireTensor.Encoding,
+                            to buffer: inout ByteBuffer) throws {
+        switch encoding {
+        case .json:
+            buffer.writeBytes(try WireTensor.encode(values, rows: rows, width: width, as: .json).serialized())
+        case .base64:
+            buffer.writeStaticString(#"{"data":"#)
+            values.withUnsafeBufferPointer { Base64Columns.appendFloat32String($0, to: &buffer) }
+            buffer.writeString(#","dtype":"float32","shape":[\#(rows),\#(width)]}"#)
+        }
+    }
+}
