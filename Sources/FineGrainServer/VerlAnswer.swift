@@ -17,7 +17,8 @@ enum VerlAnswer {
                       omitReturnsIfAdvantages: Bool, rowValuesMask: [UInt8]? = nil) throws -> ByteBuffer {
         let same = out.returns.map { $0 == out.advantages } ?? true
         let tensors = (omitReturnsIfAdvantages && same) ? 1 : 2
-        let shortAdvantages = rowValuesMask.flatMap { WireTensor.rowValues(out.advantages, mask: $0, rows: rows, width: width) }
+        // An outcome estimator says so (`rowValues`, exact by construction); otherwise the scan decides.
+        let shortAdvantages = rowValuesMask.flatMap { out.rowValues ?? WireTensor.rowValues(out.advantages, mask: $0, rows: rows, width: width) }
         var buffer = ByteBufferAllocator().buffer(capacity: shortAdvantages != nil ? 8 * rows + 1024
                                                   : tensors * (out.advantages.count * 16 / 3 + 96) + 512)
         buffer.writeStaticString(#"{"advantages":"#)
@@ -33,7 +34,10 @@ enum VerlAnswer {
         } else {
             buffer.writeStaticString(#","returns":"#)
             let returns = out.returns ?? out.advantages
-            if encoding == .base64, let mask = rowValuesMask, let short = WireTensor.rowValues(returns, mask: mask, rows: rows, width: width) {
+            let shortReturns = rowValuesMask.flatMap { mask in
+                same && out.rowValues != nil ? out.rowValues : WireTensor.rowValues(returns, mask: mask, rows: rows, width: width)
+            }
+            if encoding == .base64, let short = shortReturns {
                 WireTensor.writeRowValues(short, rows: rows, width: width, to: &buffer)
             } else {
                 try writeTensor(returns, rows: rows, width: width, encoding: encoding, to: &buffer)

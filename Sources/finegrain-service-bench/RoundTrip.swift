@@ -47,8 +47,13 @@ struct RoundTrip: AsyncParsableCommand {
                                                                   omitReturnsIfAdvantages: true)
                     let bodyBuffer = ByteBuffer(bytes: body)
                     let clock = ContinuousClock()
-                    var inProc = [Double](), pipeline = [Double](), trip = [Double]()
+                    var inProc = [Double](), pipeline = [Double](), trip = [Double](), ahc = [Double]()
                     var answerBytes = 0
+                    let (host, port) = try hostAndPort(url)
+                    let blocking = try BlockingClient(host: host, port: port)
+                    let bodyBytes = [UInt8](body)
+                    // Interleaved: each repeat times all four one after another, so a change in the machine's
+                    // load hits the in-process and the served figures alike (2 warm-up repeats).
                     for i in 0 ..< repeats + 2 {
                         let t0 = clock.now
                         _ = try InProcessService.decodeAndComputeAdvantages(bodyBuffer)
@@ -57,26 +62,16 @@ struct RoundTrip: AsyncParsableCommand {
                         let t2 = clock.now
                         guard status == 200 else { throw ValidationError("in-process \(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
                         answerBytes = answer.readableBytes
-                        if i >= 2 { inProc.append(seconds(t1 - t0)); pipeline.append(seconds(t2 - t1)) }
-                    }
-                    let buffer = ByteBuffer(bytes: body)
-                    var ahc = [Double]()
-                    for i in 0 ..< repeats + 2 {
-                        let t0 = clock.now
-                        let (status, answer) = try await post(client, url + "/v1/advantages", buffer)
-                        let dt = seconds(clock.now - t0)
-                        guard status == 200 else { throw ValidationError("\(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
-                        if i >= 2 { ahc.append(dt) }
-                    }
-                    let (host, port) = try hostAndPort(url)
-                    let blocking = try BlockingClient(host: host, port: port)
-                    let bodyBytes = [UInt8](body)
-                    for i in 0 ..< repeats + 2 {
-                        let t0 = clock.now
-                        let (status, n) = try blocking.post("/v1/advantages", body: bodyBytes)
-                        let dt = seconds(clock.now - t0)
-                        guard status == 200, n == answerBytes else { throw ValidationError("\(estimator) answered \(status) with \(n) bytes") }
-                        if i >= 2 { trip.append(dt) }
+                        let (served, n) = try blocking.post("/v1/advantages", body: bodyBytes)
+                        let t3 = clock.now
+                        guard served == 200, n == answerBytes else { throw ValidationError("\(estimator) answered \(served) with \(n) bytes") }
+                        let (viaAHC, body) = try await post(client, url + "/v1/advantages", bodyBuffer)
+                        let t4 = clock.now
+                        guard viaAHC == 200 else { throw ValidationError("\(estimator) answered \(viaAHC): \(String(buffer: body).prefix(300))") }
+                        if i >= 2 {
+                            inProc.append(seconds(t1 - t0)); pipeline.append(seconds(t2 - t1))
+                            trip.append(seconds(t3 - t2)); ahc.append(seconds(t4 - t3))
+                        }
                     }
                     let (a, p, r, h) = (median(inProc), median(pipeline), median(trip), median(ahc))
                     if json {

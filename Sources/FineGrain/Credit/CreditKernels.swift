@@ -128,6 +128,12 @@ enum CreditKernels {
 
     /// `A[t] = a[r] * m[t]` for every token of every row: one scalar per response spread over its tokens,
     /// zero at mask-0 positions.
+    /// An outcome estimator's output: `a` broadcast (advantages = returns) and kept as `rowValues`.
+    static func outcome(_ a: [Double], _ batch: RolloutBatch) -> AdvantageOutput {
+        let adv = broadcast(a, batch)
+        return AdvantageOutput(advantages: adv, returns: adv, rowValues: a)
+    }
+
     static func broadcast(_ a: [Double], _ batch: RolloutBatch) -> [Double] {
         let n = batch.tokenCount, rows = batch.count
         var out = overwrittenDoubles(n)   // [N], every position written below

@@ -28,8 +28,7 @@ public enum GRPO {
     public static func compute(_ batch: RolloutBatch, _ params: Params) throws -> AdvantageOutput {
         let a = try scalars(batch, normByStd: try params.bool("norm_adv_by_std_in_grpo"),
                             epsilon: try params.double("epsilon"), method: params.method)
-        let adv = CreditKernels.broadcast(a, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(a, batch)
     }
 
     /// The per-response GRPO scalars `[R]` (before broadcasting).
@@ -60,8 +59,7 @@ public enum DrGRPO {
         params: [], requires: ["reward"])
 
     public static let estimator = AdvantageEstimator(info: info) { batch, params in
-        let adv = CreditKernels.broadcast(try GRPO.scalars(batch, normByStd: false, epsilon: 0, method: params.method), batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(try GRPO.scalars(batch, normByStd: false, epsilon: 0, method: params.method), batch)
     }
 }
 
@@ -110,8 +108,7 @@ public enum GRPOVectorized {
             let k = batch.group[r]
             s[r] = norm ? (s[r] - mean[k]) / (std[k] + eps) : s[r] - mean[k]
         }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }
 
@@ -158,7 +155,6 @@ public enum GRPOPassK {
             let margin = s[best] - second
             a[best] = norm ? margin / (std[k] + eps) : margin
         }
-        let adv = CreditKernels.broadcast(a, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(a, batch)
     }
 }

@@ -29,8 +29,7 @@ public enum OPO {
             let k = batch.group[r]
             if cnt[k] > 1 && den[k] > 0 { s[r] -= num[k] / den[k] }
         }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }
 
@@ -58,7 +57,6 @@ public enum GPG {
         let alpha = Double(s.count) / Double(Swift.max(1, nonzero))
         let mean = CreditKernels.groupMean(s, batch.groupIndex())
         for r in 0 ..< s.count { s[r] = alpha * (s[r] - mean[batch.group[r]]) / fNorm }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }

@@ -46,8 +46,7 @@ public enum TRLGRPO {
             default: s[r] = centred / ((single ? 0 : groupStd[g]) + eps)
             }
         }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }
 
@@ -80,7 +79,6 @@ public enum OpenRLHFGroupNorm {
         }
         let (mean, std) = CreditKernels.groupMeanStd(s, gi)
         for r in 0 ..< s.count { let g = batch.group[r]; s[r] = (s[r] - mean[g]) / (std[g] + eps) }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }

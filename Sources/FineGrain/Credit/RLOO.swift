@@ -26,8 +26,7 @@ public enum RLOO {
             let g = batch.group[r], n = Double(gi.size(g))
             if gi.size(g) > 1 { s[r] = s[r] * n / (n - 1) - mean[g] * n / (n - 1) }
         }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }
 
@@ -54,7 +53,6 @@ public enum RLOOVectorized {
             let g = batch.group[r], c = Double(cnt[g])
             s[r] = cnt[g] > 1 ? (c * s[r] - sum[g]) / Swift.max(c - 1, 1) : 0
         }
-        let adv = CreditKernels.broadcast(s, batch)
-        return AdvantageOutput(advantages: adv, returns: adv)
+        return CreditKernels.outcome(s, batch)
     }
 }

@@ -42,8 +42,13 @@ public struct AdvantageOutput: Sendable {
     public var returns: [Double]?
     /// Small diagnostics record (group std, zero-std fraction, ...). O(1) entries, not per token.
     public var diagnostics: [String: Double]
-    public init(advantages: [Double], returns: [Double]?, diagnostics: [String: Double] = [:]) {
-        self.advantages = advantages; self.returns = returns; self.diagnostics = diagnostics
+    /// `[rows]`, set by outcome estimators whose advantages (and returns, when equal) are one value per
+    /// row broadcast over the mask: `advantages[i] == rowValues[row(i)]` where `mask[i] == 1`, `+0` elsewhere.
+    /// The service sends these instead of `[N]` values (`row_values`); `OutcomeRowValuesTests` checks the
+    /// identity for every estimator that sets it.
+    public var rowValues: [Double]?
+    public init(advantages: [Double], returns: [Double]?, diagnostics: [String: Double] = [:], rowValues: [Double]? = nil) {
+        self.advantages = advantages; self.returns = returns; self.diagnostics = diagnostics; self.rowValues = rowValues
     }
 }
 
