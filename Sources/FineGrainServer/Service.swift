@@ -48,7 +48,7 @@ public enum FineGrainService {
                                    logger: Logger? = nil,
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         Application(router: router(config, metrics: metrics),
-                    server: config.maxReadBytes > 65536 ? .http1(maxRead: config.maxReadBytes) : .http1(),
+                    server: .http1(maxRead: max(config.maxReadBytes, 2048)),
                     configuration: .init(address: .hostname(config.host, port: config.port), serverName: "finegrain"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.port) },
                     logger: logger)

@@ -121,6 +121,42 @@ final class BrokenClientTests: XCTestCase {
     }
 }
 
+/// `Expect: 100-continue` (curl sends it for bodies over 1 MB and otherwise waits a second): the interim
+/// answer comes before the body is sent, then the real answer.
+final class ExpectContinueTests: XCTestCase {
+    func testInterimAnswerBeforeTheBody() async throws {
+        var c = ServiceConfiguration(); c.port = 0
+        let body = #"{"estimator": "grpo", "rollouts": [{"group": 0, "tokens": [1], "reward": 1}, {"group": 0, "tokens": [2], "reward": 0}]}"#
+        try await FineGrainService.application(c).test(.live) { client in
+            let port = try XCTUnwrap(client.port)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            XCTAssertEqual(ok, 0, "connect failed")
+            func read() -> String {
+                var buf = [UInt8](repeating: 0, count: 4096)
+                let n = recv(fd, &buf, buf.count, 0)
+                return n > 0 ? String(decoding: buf[0 ..< n], as: UTF8.self) : ""
+            }
+            let head = "POST /v1/advantages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+            _ = head.withCString { send(fd, $0, strlen($0), 0) }
+            let interim = read()
+            XCTAssertTrue(interim.hasPrefix("HTTP/1.1 100 Continue"), "before the body: \(interim)")
+            _ = body.withCString { send(fd, $0, strlen($0), 0) }
+            var answer = read()
+            while !answer.contains("\"advantages\"") { let more = read(); if more.isEmpty { break }; answer += more }
+            XCTAssertTrue(answer.contains("HTTP/1.1 200 OK"), answer)
+            XCTAssertTrue(answer.contains("\"advantages\""), answer)
+        }
+    }
+}
+
 final class UnknownRouteTests: XCTestCase {
     func testUnknownRoutesAndWrongMethodsAnswerJSON() async throws {
         var c = ServiceConfiguration(); c.port = 0
