@@ -75,7 +75,11 @@ public enum FineGrainService {
         }
         let routes: [(String, String, Work)] = [
             ("v1/advantages", "advantages", advantagesWork),
-            ("v1/losses", "losses", { body in let (v, n) = try Endpoints.losses(body); return (.json(v), n) }),
+            ("v1/losses", "losses", { body in
+                if body["verl"] != nil { return try VerlLossEndpoint.losses(body) }
+                let (v, n) = try Endpoints.losses(body)
+                return (.json(v), n)
+            }),
             ("v1/rewards", "rewards", { body in (.json(try RewardEndpoints.rewards(body)), 0) }),
             ("v1/openrlhf/reward", "openrlhf", { body in (.json(try RewardEndpoints.openRLHF(body, verifier: verifier)), 0) }),
             ("get_reward", "openrlhf", { body in (.json(try RewardEndpoints.openRLHF(body, verifier: verifier)), 0) }),

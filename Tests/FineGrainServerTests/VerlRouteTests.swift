@@ -96,4 +96,55 @@ final class VerlRouteTests: XCTestCase {
             }
         }
     }
+
+    /// `/v1/losses` in the verl form equals the registry on the same full-width batch (value, metrics,
+    /// gradient), in both encodings; a NaN or a missing input is a 400 naming the field.
+    func testLossRouteEqualsTheRegistry() async throws {
+        let (b, width) = batch()
+        var rng = SplitMix64(seed: 4)
+        let old = (0 ..< b.tokenCount).map { _ in -1.5 + 0.3 * rng.normal() }
+        let new = old.map { $0 + 0.2 * rng.normal() }
+        let adv = (0 ..< b.tokenCount).map { _ in rng.normal() }
+        var input = LossInput(offsets: b.offsets, mask: b.mask)
+        input.logprob = new; input.oldLogprob = old; input.advantages = adv
+        let params: [String: JSONValue] = ["loss_agg_mode": .string("seq-mean-token-mean"), "clip_ratio_high": .number(0.28)]
+        let expected = try Registry.loss("vanilla", input: input, params: try Endpoints.decodeParams(.object(params)))
+        func rows(_ x: [Double]) -> JSONValue { .array((0 ..< b.count).map { r in .numbers(Array(x[r * width ..< (r + 1) * width])) }) }
+        for encoding in ["json", "base64"] {
+            let t = { (x: [Double]) in encoding == "json" ? rows(x) : WireTensor.encode(x, rows: b.count, width: width, as: .base64) }
+            let doc: JSONValue = .object(["loss": .string("vanilla"), "params": .object(params), "encoding": .string(encoding), "verl": .object([
+                "response_mask": rows(b.mask.map(Double.init)), "log_prob": t(new), "old_log_prob": t(old), "advantages": t(adv)])])
+            try await app().test(.live) { client in
+                try await client.execute(uri: "/v1/losses", method: .post, body: ByteBuffer(data: try doc.serialized())) { r in
+                    XCTAssertEqual(r.status, .ok, String(buffer: r.body))
+                    let o = try XCTUnwrap(JSONValue.parse(Data(r.body.readableBytesView)).objectValue)
+                    // base64 inputs are float32, so the value moves by float32 rounding of the inputs.
+                    let tol = encoding == "json" ? 1e-12 : 1e-5
+                    XCTAssertEqual(try XCTUnwrap(o["loss"]?.doubleValue), expected.value, accuracy: tol)
+                    XCTAssertEqual(try XCTUnwrap(o["metrics"]?["pg_clipfrac"]?.doubleValue), expected.metrics["pg_clipfrac"]!, accuracy: 1e-6)
+                    let g = try ServiceRequests.tensor(try XCTUnwrap(o["gradient"]), field: "gradient")
+                    XCTAssertEqual(g.shape, [b.count, width])
+                    for i in 0 ..< expected.gradient.count {
+                        XCTAssertEqual(g.values[i], expected.gradient[i], accuracy: 1e-4 * max(1e-3, abs(expected.gradient[i])), "token \(i)")
+                    }
+                }
+            }
+        }
+        let m = #""response_mask": [[1, 1]], "log_prob": [[-1, -1]], "old_log_prob": [[-1, -1]]"#
+        let cases: [(String, String)] = [
+            ("{\"loss\": \"vanilla\", \"verl\": {\(m), \"advantages\": [[0, \"NaN\"]]}}", "'verl.advantages': row 0 column 1 is nan"),
+            ("{\"loss\": \"vanilla\", \"verl\": {\(m)}}", "advantages"),
+            ("{\"loss\": \"vanilla\", \"verl\": {\(m), \"advantages\": [[0, 1]], \"logits\": [[0, 1]]}}", "verl.logits"),
+        ]
+        try await app().test(.live) { client in
+            for (text, fragment) in cases {
+                try await client.execute(uri: "/v1/losses", method: .post, body: ByteBuffer(string: text)) { r in
+                    XCTAssertEqual(r.status, .badRequest, text)
+                    let message = (try? JSONValue.parse(Data(r.body.readableBytesView)))?["error"]?.stringValue ?? ""
+                    XCTAssertTrue(message.contains(fragment), "\(message) lacks \(fragment)")
+                }
+            }
+        }
+        print("verl loss route: vanilla json and base64 equal the registry on \(b.count) x \(width)")
+    }
 }

@@ -305,6 +305,39 @@ class Client:
             body["params"] = dict(params)
         return self.request("POST", "/v1/losses", body)
 
+    def losses_padded(self, loss: str, response_mask: Any, params: Optional[Mapping[str, Any]] = None,
+                      encoding: str = "base64", **tensors: Any) -> Tuple[float, Dict[str, float], np.ndarray]:
+        """``POST /v1/losses``, verl form: padded ``[B, R]`` tensors in, ``(loss, metrics, gradient)`` out.
+
+        Args:
+            loss: registry name (``"vanilla"``, ``"gspo"``, ``"dppo_tv"``, ...).
+            response_mask: ``[B, R]`` 0/1.
+            params: loss parameters (``clip_ratio``, ``loss_agg_mode``, verl's ``dp_size`` /
+                ``batch_num_tokens`` / ``global_batch_size`` ...).
+            **tensors: ``[B, R]`` inputs by verl's names: ``log_prob``, ``old_log_prob``, ``advantages``,
+                ``rollout_is_weights``, ``ref_log_prob``, ``entropy``, ``values``, ``vpreds``, ``returns``
+                (``None`` values are skipped).
+
+        Returns:
+            the loss value, its metrics, and ``gradient`` = d loss / d (``log_prob``, or ``vpreds`` for
+            value losses) as a float32 ``[B, R]`` array.
+        """
+        if encoding not in ("base64", "json"):
+            raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
+        raw = encoding == "base64"
+        verl: Dict[str, Any] = {"response_mask": (_tensors.encode_mask_short(response_mask, raw=True) if raw
+                                                  else _tensors.encode(response_mask, encoding))}
+        for key, val in tensors.items():
+            if val is not None:
+                verl[key] = _tensors.encode(val, encoding, raw=raw)
+        body: Dict[str, Any] = {"loss": loss, "verl": verl, "encoding": encoding}
+        if params:
+            body["params"] = dict(params)
+        doc = self.request("POST", "/v1/losses", body)
+        if "gradient" not in doc or "loss" not in doc:
+            raise FineGrainError(200, f"answer has no 'loss'/'gradient' (keys: {sorted(doc)})", doc)
+        return float(doc["loss"]), dict(doc.get("metrics") or {}), _tensors.decode(doc["gradient"], np.float32)
+
     def rewards(self, verifier: str, responses: Sequence[str], labels: Sequence[str]) -> List[float]:
         """``POST /v1/rewards``: score ``responses`` against ``labels`` with a built-in verifier
         (``"math_answer"``, ``"exact_match"``, ``"gsm8k"``). Returns one float per response."""

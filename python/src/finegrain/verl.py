@@ -11,6 +11,8 @@ verl process:
   ``VERL_USE_EXTERNAL_PLUGINS=none``;
 - or explicitly ``VERL_USE_EXTERNAL_MODULES=finegrain.verl``.
 
+Policy losses too (:mod:`finegrain.verl_losses`): ``actor_rollout_ref.actor.policy_loss.loss_mode=finegrain_<loss>``.
+
 Then train with ``algorithm.adv_estimator=finegrain_grpo`` (or ``finegrain_rloo``, ``finegrain_tempo``, ...)
 with ``finegrain serve`` running. Each call sends ``token_level_rewards``, ``response_mask``, the ``uid``
 groups (and ``values`` / ``old_log_probs`` / ``ref_log_prob`` / ``reward_baselines`` when the estimator
@@ -68,6 +70,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from finegrain import verl_losses
 from finegrain.client import Client, FineGrainError, client_from_env, shared_client
 
 try:
@@ -132,6 +135,7 @@ class _Spec:
 
 
 _specs: Dict[str, _Spec] = {}
+_listed_methods: Optional[List[Dict[str, Any]]] = None  # the last /v1/methods answer (policy losses too)
 _functions: Dict[str, Callable[..., Any]] = {}
 _user_params: Dict[str, Dict[str, Any]] = {}
 _lock = threading.Lock()
@@ -291,9 +295,12 @@ def discover(client: Optional[Client] = None) -> Dict[str, Dict[str, Any]]:
 
     Raises :class:`finegrain.FineGrainError` when the service cannot be reached.
     """
+    global _listed_methods
     c = client or client_from_env()
     out = {}
-    for m in c.methods():
+    methods = c.methods()
+    _listed_methods = list(methods)
+    for m in methods:
         if m.get("kind") == "estimator":
             out[m["name"]] = {"params": [p["name"] for p in m.get("params", []) if "name" in p],
                               "requires": list(m.get("requires", []))}
@@ -340,6 +347,11 @@ def register(names: Optional[Iterable[str]] = None, *, discover_server: bool = T
             continue
         _core_algos.register_adv_est(verl_name)(fn)
         registered.append(verl_name)
+    if names is None:  # and the policy losses (finegrain.verl_losses), listed or static
+        try:
+            registered += verl_losses.register(_listed_methods if listed else None)
+        except Exception as e:  # noqa: BLE001 - never fail the import over the losses
+            log.warning("finegrain.verl: registering policy losses failed: %s", e)
     return registered
 
 
