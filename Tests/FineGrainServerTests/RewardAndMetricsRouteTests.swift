@@ -91,16 +91,24 @@ final class RewardAndMetricsRouteTests: XCTestCase {
 final class BrokenClientTests: XCTestCase {
     /// Writes `bytes` to 127.0.0.1:`port` on a raw socket, then closes it without reading.
     static func sendAndHangUp(_ bytes: String, port: Int) throws {
+        let fd = try connectRaw(port: port)
+        defer { close(fd) }
+        _ = bytes.withCString { send(fd, $0, strlen($0), 0) }
+    }
+
+    /// A raw TCP socket connected to 127.0.0.1:`port` (5 s receive timeout).
+    static func connectRaw(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw XCTSkip("no socket") }
-        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         XCTAssertEqual(ok, 0, "connect failed")
-        _ = bytes.withCString { send(fd, $0, strlen($0), 0) }
+        return fd
     }
 
     func testTruncatedAndGarbageConnectionsDoNotHurtTheServer() async throws {
@@ -129,16 +137,8 @@ final class ExpectContinueTests: XCTestCase {
         let body = #"{"estimator": "grpo", "rollouts": [{"group": 0, "tokens": [1], "reward": 1}, {"group": 0, "tokens": [2], "reward": 0}]}"#
         try await FineGrainService.application(c).test(.live) { client in
             let port = try XCTUnwrap(client.port)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = try BrokenClientTests.connectRaw(port: port)
             defer { close(fd) }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            XCTAssertEqual(ok, 0, "connect failed")
             func read() -> String {
                 var buf = [UInt8](repeating: 0, count: 4096)
                 let n = recv(fd, &buf, buf.count, 0)
