@@ -97,6 +97,15 @@ struct Bench: ParsableCommand {
                 for s in prof.sections {
                     print(String(format: "  %-16@ %7.3f ms  %5.1f%%", s.name as NSString, s.ms, 100 * s.ms / sum))
                 }
+                // attention kernels on one thread: the model's per-shard rows, then longer sequences (crossover)
+                let rows = max(1, modelBatch / max(1, Parallel.batchShards))
+                print("attention on one thread, \(rows) rows, d=\(config.dModel) \(config.nHeads) heads (ms, forward / backward); "
+                      + "BLAS core \(ModelBenchmark.blasCoreName), model uses \(Attention.preferTriangle ? "triangle" : "BLAS"):")
+                let lengths = [modelLength] + [128, 256, 384, 512].filter { $0 != modelLength }
+                for a in ModelBenchmark.attentionKernels(B: rows, lengths: lengths, C: config.dModel, NH: config.nHeads, repeats: repeats) {
+                    print(String(format: "  T=%4d  triangle %7.3f / %7.3f   BLAS %7.3f / %7.3f   BLAS/triangle %.2fx",
+                                 a.T, a.triangleForwardMs, a.triangleBackwardMs, a.blasForwardMs, a.blasBackwardMs, a.speedup))
+                }
             }
             print(String(format: "peak RSS %.1f MB", peakRSSMegabytes()))
         }

@@ -114,7 +114,8 @@ final class ModelFastPathTests: XCTestCase {
             var outR = [Float](repeating: 0, count: B * T * C), attR = [Float](repeating: 0, count: B * NH * T * T)
             Attention.forwardReference(out: &outR, att: &attR, qkv: qkv, B: B, T: T, C: C, NH: NH)
             XCTAssertLessThan(maxDiff(out, outR), 1e-5, "out T=\(T)")
-            XCTAssertLessThan(maxDiff(att, attR), 1e-6, "att T=\(T)")
+            // 2e-6: the triangle kernel sums each score q.k in a different order than the reference
+            XCTAssertLessThan(maxDiff(att, attR), 2e-6, "att T=\(T)")
             var dq = [Float](repeating: .nan, count: qkv.count), dqR = [Float](repeating: 0, count: qkv.count)
             Attention.backward(dqkv: &dq, dout: dout, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH, accumulate: false)
             Attention.backwardReference(dqkv: &dqR, dout: dout, qkv: qkv, att: attR, B: B, T: T, C: C, NH: NH)

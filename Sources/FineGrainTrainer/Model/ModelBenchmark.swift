@@ -13,19 +13,21 @@ import FineGrain
 /// `setBLASThreads` sets BLAS's count, `Parallel.maxThreads = 1` runs the shards one after the other
 /// (same results, bit for bit), which degrades least when several trainers share the cores.
 ///
-/// Measured (release, `GPTConfig.small()` = 108,288 parameters, B = 16, T = 64, on the 2-core target while
-/// other jobs shared it): `layerProfile`'s per-section minima sum to ~7.9 ms a step (~130k tokens/s):
-/// attention ~28% (per (row, head) 64x64x16 sgemms that run at ~35 GFLOP/s, half a large sgemm's rate,
-/// and the causal softmax), MLP matmuls ~36% (at ~70 GFLOP/s per core, i.e. a bare single-threaded
-/// sgemm of the shard's shape), qkv/projection matmuls ~17%, everything else ~19%. The MLP layers run at
-/// 95-130% of a bare `cblas_sgemm` of the same shape (the layer IS that sgemm plus a bias broadcast; >100%
-/// readings are timing noise).
+/// Measured (release, `GPTConfig.small()` = 108,288 parameters, B = 16, T = 64, on the 2-core target; see
+/// the README's model table): the matmuls bound a step. With OpenBLAS's SSE3 "Prescott" kernels (what
+/// 0.3.21 picks on this CPU) they are ~73% of `layerProfile`'s per-section minima and the sgemms run at
+/// ~30 GFLOP/s; with `OPENBLAS_CORETYPE=SkylakeX` at 135-160 GFLOP/s (~50% of ~6.3 ms), then attention
+/// ~23% and GELU ~11%. The MLP layers run at 90-130% of a bare `cblas_sgemm` of the same shape (the layer
+/// IS that sgemm plus a bias broadcast; >100% readings are timing noise).
 public enum ModelBenchmark {
     /// Seconds since an arbitrary origin (monotonic).
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
     /// OpenBLAS's thread count (from `OPENBLAS_NUM_THREADS` or the core count).
     public static var blasThreads: Int { Int(openblas_get_num_threads()) }
+    /// The kernel family OpenBLAS picked for this CPU (`openblas_get_corename()`, e.g. "Prescott", "SkylakeX";
+    /// `OPENBLAS_CORETYPE` overrides it at load time).
+    public static var blasCoreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
     /// Sets OpenBLAS's thread count for subsequent sgemm calls.
     public static func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(Swift.max(1, n))) }
 

@@ -6,15 +6,70 @@ import Foundation
 /// `qkv [B, T, 3C]` (q at columns `0..<C`, k at `C..<2C`, v at `2C..<3C`, head `h` at `h*hs..<(h+1)*hs`
 /// inside each); output `out [B, T, C]` has the heads concatenated. The probabilities `att
 /// [B, NH, T, T]` (zero above the diagonal) are kept for backward. Work is split over (batch, head)
-/// pairs with `DispatchQueue.concurrentPerform`; different pairs touch disjoint memory.
+/// pairs (`Parallel.forEach`); different pairs touch disjoint memory. Three implementations of one
+/// contract: the triangle kernel (AttentionTriangle.swift, what the model runs at its sizes), per-head
+/// sgemms (`forwardBLAS` / `backwardBLAS`, long sequences) and the scalar reference (AttentionReference.swift).
 public enum Attention {
-    /// Forward with BLAS per (batch, head): `S = scale Q K^T` as one `[T, T]` sgemm (the strided head
-    /// slices of `qkv` are read in place, ld = 3C), causal mask + row softmax in `att`, then `Y = A V`
-    /// (sgemm into the head's columns of `out`, ld = C). Computes the full square and masks it: at these
-    /// sizes one sgemm beats a loop over the triangle. The softmax runs eight lanes at a time
-    /// (`causalSoftmaxRow`).
+    /// Longest sequence for which `forward` / `backward` take the triangle kernel (`forwardTriangle`,
+    /// `backwardTriangle`); past it they use the per-(batch, head) sgemms. On one core, d = 64, 4 heads
+    /// (`ModelBenchmark.attentionKernels`, `bench --model --layers`) the kernel was 1.4-2.6x faster than the
+    /// sgemms at every length measured, T = 64 ... 512 (it does half the flops, but its backward scratch
+    /// grows as T^2 and OpenBLAS's kernel overhead amortises with T), so the bound is where measurements end.
+    public static let triangleMaxLength = 512
+
+    /// Whether `forward` / `backward` take the triangle kernel (for shapes it handles) rather than per-head
+    /// sgemms. Default: true unless OpenBLAS runs AVX-512 sgemm kernels (`openblas_get_corename()` is
+    /// SkylakeX, Cooperlake or SapphireRapids). With those, its 64x64x16 sgemms beat the SSE2-only kernel
+    /// (measured on one core, 8 rows x 4 heads, T = 64: BLAS 0.47 / 0.19 ms forward / backward, triangle
+    /// 0.38 / 0.45); with SSE3 "Prescott" kernels (what OpenBLAS 0.3.21 picks on CPUs it does not know) the
+    /// triangle kernel is ~2x faster, with AVX2 "Haswell" kernels about even. Fixed per process by the BLAS
+    /// core, so results do not change from run to run or with the thread count; settable for tests and
+    /// benchmarks.
+    nonisolated(unsafe) public static var preferTriangle: Bool = !blasHasAVX512Kernels
+
+    /// Whether OpenBLAS chose AVX-512 sgemm kernels on this machine (from `openblas_get_corename()`).
+    public static let blasHasAVX512Kernels: Bool = {
+        guard let name = openblas_get_corename() else { return false }
+        return ["skylakex", "cooperlake", "sapphirerapids"].contains(String(cString: name).lowercased())
+    }()
+
+    /// Whether `forward` / `backward` use the triangle kernel for this shape (else the BLAS path).
+    @inline(__always)
+    public static func usesTriangle(T: Int, C: Int, NH: Int) -> Bool {
+        preferTriangle && T <= triangleMaxLength && C / NH <= triangleMaxHeadSize
+    }
+
+    /// Causal attention forward: `att [B, NH, T, T]` = the causal softmax of `Q K^T / sqrt(hs)` (zero above
+    /// the diagonal), `out [B, T, C]` = the heads' `att V`, concatenated. Dispatches to `forwardTriangle`
+    /// (short sequences, head size <= 32) or `forwardBLAS`.
     public static func forward(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
                                qkv: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
+        if usesTriangle(T: T, C: C, NH: NH) {
+            forwardTriangle(out: out, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        } else {
+            forwardBLAS(out: out, att: att, qkv: qkv, B: B, T: T, C: C, NH: NH)
+        }
+    }
+
+    /// Causal attention backward: `dqkv`'s head slices get (or, with `accumulate`, add) `dQ`, `dK`, `dV`
+    /// from `dout [B, T, C]` and the forward's `att`. Dispatches like `forward`.
+    public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int,
+                                accumulate: Bool = true) {
+        if usesTriangle(T: T, C: C, NH: NH) {
+            backwardTriangle(dqkv: dqkv, dout: dout, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH, accumulate: accumulate)
+        } else {
+            backwardBLAS(dqkv: dqkv, dout: dout, qkv: qkv, att: att, B: B, T: T, C: C, NH: NH, accumulate: accumulate)
+        }
+    }
+
+    /// Forward with BLAS per (batch, head): `S = scale Q K^T` as one `[T, T]` sgemm (the strided head
+    /// slices of `qkv` are read in place, ld = 3C), causal mask + row softmax in `att`, then `Y = A V`
+    /// (sgemm into the head's columns of `out`, ld = C). Computes the full square and masks it; the fallback
+    /// for long sequences (past `triangleMaxLength`) and head sizes over 32. The softmax runs eight lanes at a
+    /// time (`causalSoftmaxRow`).
+    public static func forwardBLAS(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
+                                   qkv: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
         let hs = C / NH, C3 = 3 &* C
         let scale = 1 / Float(hs).squareRoot()
         let t32 = Int32(T), hs32 = Int32(hs), c32 = Int32(C), c332 = Int32(C3)
@@ -32,9 +87,9 @@ public enum Attention {
     /// Backward with BLAS per (batch, head): `dA = dY V^T`, `dV += A^T dY`, `dS = A * (dA - rowsum(A * dA))`,
     /// `dQ += scale dS K`, `dK += scale dS^T Q` (four sgemms on strided head slices). With
     /// `accumulate: false` the head slices of `dqkv` are overwritten instead (no zeroing needed).
-    public static func backward(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-                                qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int,
-                                accumulate: Bool = true) {
+    public static func backwardBLAS(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+                                    qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int,
+                                    accumulate: Bool = true) {
         let hs = C / NH, C3 = 3 &* C
         let scale = 1 / Float(hs).squareRoot()
         let t32 = Int32(T), hs32 = Int32(hs), c32 = Int32(C), c332 = Int32(C3)
@@ -53,78 +108,6 @@ public enum Attention {
                 for t in 0 ..< T { softmaxBackwardRow(ds + t &* T, a + t &* T, T: T) }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, k, c332, beta, dq, c332)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, q, c332, beta, dk, c332)
-            }
-        }
-    }
-
-    /// Reference forward (plain loops over the causal triangle); same contract as `forward`.
-    public static func forwardReference(out: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>,
-                                        qkv: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
-        let hs = C / NH, C3 = 3 &* C
-        let scale = 1 / Float(hs).squareRoot()
-        Parallel.forEach(B &* NH, costPerItem: T &* T &* hs) { bh in
-            let b = bh / NH, h = bh % NH
-            let base = qkv + b &* T &* C3
-            for t in 0 ..< T {
-                let q = base + (t &* C3 &+ h &* hs)
-                let a = att + ((bh &* T &+ t) &* T)
-                var maxv = -Float.infinity
-                for t2 in 0 ... t {
-                    let k = base + (t2 &* C3 &+ C &+ h &* hs)
-                    let s = dotProduct(q, k, hs) * scale
-                    a[t2] = s
-                    if s > maxv { maxv = s }
-                }
-                var sum: Float = 0
-                for t2 in 0 ... t { let e = expf(a[t2] - maxv); a[t2] = e; sum += e }
-                let inv = 1 / sum
-                for t2 in 0 ... t { a[t2] *= inv }
-                var t2 = t + 1
-                while t2 < T { a[t2] = 0; t2 &+= 1 }
-                let o = out + ((b &* T &+ t) &* C &+ h &* hs)
-                for i in 0 ..< hs { o[i] = 0 }
-                for t2 in 0 ... t { axpy(a[t2], base + (t2 &* C3 &+ 2 &* C &+ h &* hs), o, hs) }
-            }
-        }
-    }
-
-    /// Accumulates `dqkv [B, T, 3C]` from `dout [B, T, C]`:
-    /// `dA = dY V^T`, `dV += A^T dY`, `dS = A * (dA - rowsum(A * dA))` (softmax backward),
-    /// `dQ += dS K / sqrt(hs)`, `dK += dS^T Q / sqrt(hs)`.
-    public static func backwardReference(dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
-                                         qkv: UnsafePointer<Float>, att: UnsafePointer<Float>, B: Int, T: Int, C: Int, NH: Int) {
-        let hs = C / NH, C3 = 3 &* C
-        let scale = 1 / Float(hs).squareRoot()
-        Parallel.forEach(B &* NH, costPerItem: 2 &* T &* T &* hs) { bh in
-            let b = bh / NH, h = bh % NH
-            let base = qkv + b &* T &* C3
-            let dbase = dqkv + b &* T &* C3
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: T) { tmp in
-                let ds = tmp.baseAddress!
-                for t in 0 ..< T {
-                    let a = att + ((bh &* T &+ t) &* T)
-                    let dy = dout + ((b &* T &+ t) &* C &+ h &* hs)
-                    // dA[t2] = dy . v[t2]; dv[t2] += a[t2] * dy
-                    var dot: Float = 0
-                    for t2 in 0 ... t {
-                        let v = base + (t2 &* C3 &+ 2 &* C &+ h &* hs)
-                        let dv = dbase + (t2 &* C3 &+ 2 &* C &+ h &* hs)
-                        let w = a[t2]
-                        let s = dotProduct(dy, v, hs)
-                        axpy(w, dy, dv, hs)
-                        ds[t2] = s
-                        dot += w * s
-                    }
-                    let q = base + (t &* C3 &+ h &* hs)
-                    let dq = dbase + (t &* C3 &+ h &* hs)
-                    for t2 in 0 ... t {
-                        let g = a[t2] * (ds[t2] - dot) * scale
-                        let k = base + (t2 &* C3 &+ C &+ h &* hs)
-                        let dk = dbase + (t2 &* C3 &+ C &+ h &* hs)
-                        axpy(g, k, dq, hs)
-                        axpy(g, q, dk, hs)
-                    }
-                }
             }
         }
     }
@@ -169,14 +152,17 @@ extension Attention {
     static func causalSoftmaxRow(_ row: UnsafeMutablePointer<Float>, t: Int, T: Int) {
         let r = UnsafeMutableRawPointer(row)
         let n = t &+ 1
-        let lanes = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
         let simdEnd = Swift.min(T, (n &+ 7) & ~7) & ~7 // blocks [0, simdEnd) are loaded as SIMD8
-        let ninf = SIMD8<Float>(repeating: -.infinity)
-        var mx = ninf
+        // the block holding the diagonal: lanes past t masked via `laneMasks` (a lane compare against a
+        // broadcast position would be built lane by lane through memory)
+        let masks = UnsafeRawPointer(laneMasks), dead = ((8 &- (n & 7)) & 7) &* 4
+        let keep = masks.loadUnaligned(fromByteOffset: dead, as: SIMD8<Float>.self)
+        let minf = masks.loadUnaligned(fromByteOffset: 64 &+ dead, as: SIMD8<Float>.self)
+        var mx = SIMD8<Float>(repeating: -.infinity)
         var j = 0
         while j < simdEnd {
             var v = r.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
-            if j &+ 8 > n { v.replace(with: ninf, where: lanes .> SIMD8(repeating: Float(t &- j))) }
+            if j &+ 8 > n { v += minf }
             mx.replace(with: v, where: v .> mx)
             j &+= 8
         }
@@ -188,7 +174,7 @@ extension Attention {
         j = 0
         while j < simdEnd {
             var e = exp8(r.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) - mv)
-            if j &+ 8 > n { e.replace(with: 0, where: lanes .> SIMD8(repeating: Float(t &- j))) }
+            if j &+ 8 > n { e *= keep }
             r.storeBytes(of: e, toByteOffset: j &* 4, as: SIMD8<Float>.self)
             sv += e
             j &+= 8
