@@ -1,11 +1,13 @@
 import ArgumentParser
 import FineGrain
+import FineGrainTrainer
 import Foundation
 import Logging
 
 @main
 struct FineGrainCLI: AsyncParsableCommand {
     static func main() async {
+        BLASKernels.reexecIfWeakCore()   // OpenBLAS on a CPU it does not know: use the kernels the CPU has
         ProcessTuning.keepLargeFreedBlocks()
         do {
             var command = try parseAsRoot()

@@ -27,7 +27,7 @@ public enum ModelBenchmark {
     public static var blasThreads: Int { Int(openblas_get_num_threads()) }
     /// The kernel family OpenBLAS picked for this CPU (`openblas_get_corename()`, e.g. "Prescott", "SkylakeX";
     /// `OPENBLAS_CORETYPE` overrides it at load time).
-    public static var blasCoreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+    public static var blasCoreName: String { BLASKernels.coreName }
     /// Sets OpenBLAS's thread count for subsequent sgemm calls.
     public static func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(Swift.max(1, n))) }
 
