@@ -272,6 +272,7 @@ def test_short_forms_are_lossless_and_chosen_only_when_smaller(client):
     tlr[np.arange(B), lengths - 1] = rng.integers(0, 2, size=B)
     short_r, short_m = _tensors.encode_short(tlr), _tensors.encode_mask_short(mask)
     assert "indices" in short_r and "lengths" in short_m
+    assert "lengths" in _tensors.encode_mask_short(mask.astype(np.float32))    # float 0/1 masks too
     dense = rng.normal(size=(B, R)).astype(np.float32)
     assert "indices" not in _tensors.encode_short(dense)          # dense data stays dense
     holes = mask.copy(); holes[0, 0] = 0

@@ -119,6 +119,8 @@ def encode_mask_short(x: Any, raw: bool = False) -> Any:
     """A ``[B, R]`` 0/1 mask as row lengths when it is right-padded (ones, then zeros: verl's usual
     ``response_mask``), ``{"shape": [B, R], "lengths": int32 [B]}``; else the uint8 compact form."""
     m = compact_mask(x)
+    if m.dtype.kind == "f" and m.size and bool(np.all((m == 0) | (m == 1))):  # a float 0/1 mask (verl's often is)
+        m = m.astype(np.uint8)
     if m.ndim == 2 and m.dtype in (np.uint8, np.bool_) and m.size:
         m8 = m.astype(np.uint8, copy=False)
         lengths = m8.sum(axis=1, dtype=np.int64)
