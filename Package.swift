@@ -1,6 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Opt-in CPU-specific code generation for the trainer's own kernels (GELU, LayerNorm, softmax, attention):
+//   FINEGRAIN_TARGET_CPU=native swift build -c release        (or x86-64-v3, x86-64-v4, ...)
+// Swift has no per-function target attributes, so the default build is the portable x86-64 baseline (SSE2)
+// and this is the only way to wider vectors; the binary then needs that CPU. Unset (the default), the
+// package has no unsafe flags and can be depended on by version.
+let trainerCPU: [SwiftSetting] = Context.environment["FINEGRAIN_TARGET_CPU"].map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+
 let package = Package(
     name: "FineGrain",
     platforms: [.macOS(.v14)],
@@ -19,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // The core library: ragged batches, estimators, losses. No heavy dependencies.
@@ -29,7 +37,7 @@ let package = Package(
         // OpenBLAS (Debian's libopenblas-dev) for the trainer's matmuls.
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // The embedded trainer: a tiny GPT with forward/backward pairs, AdamW, sampling, tasks, the RL loop.
-        .target(name: "FineGrainTrainer", dependencies: ["FineGrain", "CBLAS"]),
+        .target(name: "FineGrainTrainer", dependencies: ["FineGrain", "CBLAS"], swiftSettings: trainerCPU),
         // The HTTP service (Hummingbird 2): the registry over JSON.
         .target(name: "FineGrainServer", dependencies: [
             "FineGrain", .product(name: "Hummingbird", package: "hummingbird"),
@@ -37,6 +45,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         // Golden-file conformance runner (shared by the CLI and the test suite).
         .target(name: "FineGrainConformance", dependencies: ["FineGrain"]),

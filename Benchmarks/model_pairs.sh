@@ -15,8 +15,8 @@ PY=${PEER_PY:-.venv-peer/bin/python}
 i=1
 while [ "$i" -le "$ROUNDS" ]; do
     load=$(cut -d' ' -f1 /proc/loadavg)
-    fg=$("$FG" bench --model --json --repeats 20 --model-batch "$B" --model-length "$T")
-    pt=$("$PY" Benchmarks/torch_model_peer.py --batch "$B" --length "$T" --repeats 20)
+    fg=$("$FG" bench --model --json --repeats ${REPEATS:-20} --model-batch "$B" --model-length "$T")
+    pt=$("$PY" Benchmarks/torch_model_peer.py --batch "$B" --length "$T" --repeats ${REPEATS:-20})
     FG_OUT="$fg" PT_OUT="$pt" LOAD="$load" ROUND="$i" python3 - <<'PY'
 import json, os
 fg = [json.loads(l) for l in os.environ["FG_OUT"].splitlines() if l.strip()]

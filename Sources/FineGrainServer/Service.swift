@@ -87,7 +87,17 @@ public enum FineGrainService {
         for (path, label, work) in routes {
             router.post(RouterPath(stringLiteral: path)) { request, _ in
                 if let denied = authorize(request, config, queryTokenAllowed: label == "openrlhf") { return denied }
-                return await handle(request, config, limiter: limiter, metrics: metrics, route: label, work)
+                if label == "advantages", NDJSONEndpoint.accepts(request) {
+                    // Rollout JSON lines in, annotated lines out (estimator and params in the query).
+                    let method: (String, [String: ParamValue])
+                    do { method = try NDJSONEndpoint.method(request.uri.queryParameters) } catch {
+                        return json(.badRequest, .object(["error": .string("\(error)")]))
+                    }
+                    return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { buffer in
+                        NDJSONEndpoint.advantages(buffer, estimator: method.0, params: method.1)
+                    }
+                }
+                return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { compute($0, work) }
             }
         }
         return router
@@ -103,7 +113,7 @@ public enum FineGrainService {
     /// Reads the body (bounded), waits for a compute slot, then parses, computes and serialises on a
     /// Dispatch thread; every failure becomes a JSON error with the right status.
     static func handle(_ request: Request, _ config: ServiceConfiguration, limiter: ComputeLimiter, metrics: ServiceMetrics,
-                       route: String, _ work: @escaping Work) async -> Response {
+                       route: String, _ run: @escaping @Sendable (ByteBuffer) -> Outcome) async -> Response {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: config.maxBodyBytes)
@@ -114,9 +124,9 @@ public enum FineGrainService {
         let start = ContinuousClock.now
         metrics.inFlight(1)
         defer { metrics.inFlight(-1) }
-        let outcome: (HTTPResponse.Status, ByteBuffer, Int)
+        let outcome: Outcome
         do {
-            outcome = try await limiter.run { compute(buffer, work) }
+            outcome = try await limiter.run { run(buffer) }
         } catch let o as ComputeLimiter.Overloaded {
             metrics.rejected()
             metrics.record(route: route, status: 503, duration: ContinuousClock.now - start, tokens: 0)
@@ -125,29 +135,48 @@ public enum FineGrainService {
         } catch {
             return json(.internalServerError, .object(["error": .string("\(error)")]))
         }
-        let (status, data, tokens) = outcome
-        metrics.record(route: route, status: Int(status.code), duration: ContinuousClock.now - start, tokens: tokens)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: data))
+        metrics.record(route: route, status: Int(outcome.status.code), duration: ContinuousClock.now - start, tokens: outcome.tokens)
+        var headers: HTTPFields = [.contentType: outcome.contentType]
+        if let diagnostics = outcome.diagnostics { headers[NDJSONEndpoint.diagnosticsHeader] = diagnostics }
+        return Response(status: outcome.status, headers: headers, body: .init(byteBuffer: outcome.body))
+    }
+
+    /// What a route's CPU work produced: status, body and tokens covered (for the metrics); JSON unless
+    /// the route says otherwise, plus an optional diagnostics header (the NDJSON route's).
+    struct Outcome: Sendable {
+        var status: HTTPResponse.Status
+        var body: ByteBuffer
+        var tokens: Int
+        var contentType = "application/json"
+        var diagnostics: String?
+        init(_ status: HTTPResponse.Status, _ body: ByteBuffer, tokens: Int, contentType: String = "application/json", diagnostics: String? = nil) {
+            (self.status, self.body, self.tokens, self.contentType, self.diagnostics) = (status, body, tokens, contentType, diagnostics)
+        }
+        /// A refused request: the JSON error object naming the field, with its status.
+        static func refused(_ error: any Error) -> Outcome {
+            if let e = error as? FineGrainError {
+                let status: HTTPResponse.Status = { if case .unknownMethod = e { return .notFound }; return .badRequest }()
+                return Outcome(status, errorData(e.description), tokens: 0)
+            }
+            return Outcome(.badRequest, errorData("\(error)"), tokens: 0)
+        }
     }
 
     /// Parse, compute, serialise: the whole of a request's CPU work, off the event loops.
-    static func compute(_ buffer: ByteBuffer, _ work: Work) -> (HTTPResponse.Status, ByteBuffer, Int) {
+    static func compute(_ buffer: ByteBuffer, _ work: Work) -> Outcome {
         guard let doc = try? buffer.withUnsafeReadableBytes({ try JSONValue.parse(bytes: $0) }) else {
-            return (.badRequest, errorData("body is not valid JSON (malformed or truncated; \(buffer.readableBytes) bytes received; "
-                                        + "non-finite numbers must be the strings \"NaN\", \"Infinity\", \"-Infinity\")"), 0)
+            return Outcome(.badRequest, errorData("body is not valid JSON (malformed or truncated; \(buffer.readableBytes) bytes received; "
+                                                  + "non-finite numbers must be the strings \"NaN\", \"Infinity\", \"-Infinity\")"), tokens: 0)
         }
-        guard let body = doc.objectValue else { return (.badRequest, errorData("body must be a JSON object"), 0) }
+        guard let body = doc.objectValue else { return Outcome(.badRequest, errorData("body must be a JSON object"), tokens: 0) }
         do {
             let (answer, tokens) = try work(body)
             switch answer {
-            case let .json(value): return (.ok, ByteBuffer(bytes: try value.serialized()), tokens)
-            case let .bytes(bytes): return (.ok, bytes, tokens)
+            case let .json(value): return Outcome(.ok, ByteBuffer(bytes: try value.serialized()), tokens: tokens)
+            case let .bytes(bytes): return Outcome(.ok, bytes, tokens: tokens)
             }
-        } catch let e as FineGrainError {
-            let status: HTTPResponse.Status = { if case .unknownMethod = e { return .notFound }; return .badRequest }()
-            return (status, errorData(e.description), 0)
         } catch {
-            return (.badRequest, errorData("\(error)"), 0)
+            return .refused(error)
         }
     }
 

@@ -100,7 +100,7 @@ public enum InProcessService {
 
     /// The whole server-side pipeline of `POST /v1/advantages`: parse, decode, compute, encode the answer.
     public static func advantagesRoute(_ body: ByteBuffer) -> (status: Int, answer: ByteBuffer) {
-        let (status, answer, _) = FineGrainService.compute(body, FineGrainService.advantagesWork)
-        return (Int(status.code), answer)
+        let outcome = FineGrainService.compute(body, FineGrainService.advantagesWork)
+        return (Int(outcome.status.code), outcome.body)
     }
 }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -288,3 +291,39 @@ def test_short_forms_are_lossless_and_chosen_only_when_smaller(client):
                                   np.array([[0.5, 0.5, 0], [-2, 0, 0]], dtype=np.float32))
     with pytest.raises(ValueError):
         _tensors.decode(rv)
+
+
+def test_jsonl_body_matches_the_rollouts_form_and_the_cli(client, tmp_path):
+    rollouts = [
+        {"group": "a", "tokens": [1, 2, 3], "reward": 1.0, "id": "first"},
+        {"group": "a", "tokens": [4, 5], "reward": 0.0},
+        {"group": 7, "tokens": [1, 1], "reward": 2.0, "mask": [1, 0]},
+    ]
+    text = "\n".join(json.dumps(r) for r in rollouts) + "\n"
+    answer = client.advantages_jsonl("grpo", text, params={"norm_adv_by_std_in_grpo": False})
+    lines = [json.loads(l) for l in answer.decode().splitlines() if l.strip()]
+    as_objects = client.advantages("grpo", rollouts, params={"norm_adv_by_std_in_grpo": False})
+    assert lines == as_objects
+    # Hand-worked: group a has mean 0.5 -> +0.5 / -0.5 without the std; a group of one has mean 0 in
+    # verl, so it keeps its reward 2 (times the mask).
+    np.testing.assert_allclose(lines[0]["advantages"], [0.5] * 3)
+    np.testing.assert_allclose(lines[1]["advantages"], [-0.5] * 2)
+    np.testing.assert_allclose(lines[2]["advantages"], [2.0, 0.0])
+    assert isinstance(client.last_diagnostics, dict)
+    # A file path works too, and the bytes equal what `finegrain advantages` writes for that file.
+    path = tmp_path / "r.jsonl"
+    path.write_text(text)
+    from conftest import finegrain_bin
+    cli = subprocess.run([str(finegrain_bin()), "advantages", "--estimator", "grpo",
+                          "--param", "norm_adv_by_std_in_grpo=false", "--input", str(path)],
+                         check=True, capture_output=True).stdout
+    assert client.advantages_jsonl("grpo", path, params={"norm_adv_by_std_in_grpo": False}) == cli
+
+
+def test_jsonl_errors_name_the_line(client):
+    with pytest.raises(FineGrainError) as e:
+        client.advantages_jsonl("grpo", '{"group": "a", "tokens": [1], "reward": 1}\n{oops\n')
+    assert e.value.status == 400 and "line 2" in str(e.value)
+    with pytest.raises(FineGrainError) as e:
+        client.advantages_jsonl("no_such_estimator", '{"group": "a", "tokens": [1], "reward": 1}\n')
+    assert e.value.status == 404

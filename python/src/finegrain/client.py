@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import urllib.parse
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -157,28 +157,7 @@ class Client:
         if body is not None:
             payload = _dump_body(body)
             headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        full = self._prefix + path
-        for attempt in (0, 1):
-            reused = getattr(self._local, "conn", None) is not None
-            conn = self._connection()
-            try:
-                conn.request(method, full, body=payload, headers=headers)
-                resp = conn.getresponse()
-                status, reason, raw = resp.status, resp.reason, resp.read()
-                if resp.will_close:
-                    self.close()
-                break
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
-                    http.client.CannotSendRequest, http.client.BadStatusLine) as e:
-                self.close()
-                if attempt == 0 and reused:
-                    continue  # stale keep-alive connection: retry once on a new one
-                raise FineGrainConnectionError(f"connection to {self.url} failed: {e!r}") from e
-            except (OSError, socket.timeout, http.client.HTTPException) as e:
-                self.close()
-                raise FineGrainConnectionError(f"cannot reach FineGrain service at {self.url}: {e}") from e
+        status, reason, raw, _ = self._send(method, path, payload, headers)
         text = raw.decode("utf-8", errors="replace")
         try:
             doc = json.loads(text) if text else None
@@ -193,6 +172,34 @@ class Client:
         if doc is None and text:
             raise FineGrainError(status, f"answer to {method} {path} is not JSON: {text[:200]}", text)
         return doc
+
+    def _send(self, method: str, path: str, payload: Optional[bytes],
+              headers: Dict[str, str]) -> Tuple[int, str, bytes, Any]:
+        """One exchange on this thread's kept-alive connection: (status, reason, body bytes, headers)."""
+        headers = dict(headers)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        full = self._prefix + path
+        for attempt in (0, 1):
+            reused = getattr(self._local, "conn", None) is not None
+            conn = self._connection()
+            try:
+                conn.request(method, full, body=payload, headers=headers)
+                resp = conn.getresponse()
+                status, reason, raw, answer_headers = resp.status, resp.reason, resp.read(), resp.headers
+                if resp.will_close:
+                    self.close()
+                return status, reason, raw, answer_headers
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    http.client.CannotSendRequest, http.client.BadStatusLine) as e:
+                self.close()
+                if attempt == 0 and reused:
+                    continue  # stale keep-alive connection: retry once on a new one
+                raise FineGrainConnectionError(f"connection to {self.url} failed: {e!r}") from e
+            except (OSError, socket.timeout, http.client.HTTPException) as e:
+                self.close()
+                raise FineGrainConnectionError(f"cannot reach FineGrain service at {self.url}: {e}") from e
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ routes
 
@@ -232,6 +239,46 @@ class Client:
         doc = self.request("POST", "/v1/advantages", body)
         self.last_diagnostics = doc.get("diagnostics") or {}
         return doc["rollouts"]
+
+    def advantages_jsonl(self, estimator: str, lines: Union[bytes, str, "os.PathLike[str]"],
+                         params: Optional[Mapping[str, Any]] = None) -> bytes:
+        """``POST /v1/advantages`` with a rollout JSON-lines body (``application/x-ndjson``).
+
+        Args:
+            estimator: registry name, e.g. ``"grpo"`` (sent in the query, as are ``params``).
+            lines: the JSONL text (``bytes`` or ``str``), or a path to a ``.jsonl`` file, one rollout
+                object per line exactly as ``finegrain advantages --input`` reads it.
+            params: estimator parameters (see :meth:`methods`).
+
+        Returns:
+            the answer's JSON lines (bytes): each input line plus ``"advantages"`` (and ``"returns"``
+            where defined), in input order, as ``finegrain advantages`` writes them. The diagnostics
+            header is kept in :attr:`last_diagnostics`.
+        """
+        if isinstance(lines, str):
+            payload = lines.encode("utf-8")
+        elif isinstance(lines, (bytes, bytearray)):
+            payload = bytes(lines)
+        else:
+            with open(lines, "rb") as f:
+                payload = f.read()
+        query = {"estimator": estimator}
+        if params:
+            query["params"] = json.dumps(dict(params), default=_json_default, separators=(",", ":"))
+        # %20, not "+", for spaces: the server percent-decodes the query but reads "+" as itself.
+        path = "/v1/advantages?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+        status, reason, raw, headers = self._send("POST", path, payload, {
+            "Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"})
+        if status >= 400:
+            text = raw.decode("utf-8", errors="replace")
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                doc = None
+            message = doc["error"] if isinstance(doc, dict) and isinstance(doc.get("error"), str) else f"{reason}: {text[:500]}"
+            raise FineGrainError(status, message, doc if doc is not None else (text or None))
+        self.last_diagnostics = json.loads(headers.get("FineGrain-Diagnostics") or "{}")
+        return raw
 
     def advantages_padded(self, estimator: str, token_level_rewards: Any, response_mask: Any,
                           index: Optional[Sequence[Any]] = None, values: Any = None,

@@ -105,7 +105,7 @@ public enum Attention {
                 let ds = tmp.baseAddress!
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, hs32, 1, dy, c32, v, c332, 0, ds, t32)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, 1, a, t32, dy, c32, beta, dv, c332)
-                for t in 0 ..< T { softmaxBackwardRow(ds + t &* T, a + t &* T, T: T) }
+                for t in 0 ..< T { causalSoftmaxBackwardRow(ds + t &* T, a + t &* T, t: t, T: T) }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, k, c332, beta, dq, c332)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t32, hs32, t32, scale, ds, t32, q, c332, beta, dk, c332)
             }
@@ -195,27 +195,30 @@ extension Attention {
         if k < T { (row + k).update(repeating: 0, count: T &- k) }
     }
 
-    /// Row `t` of the softmax backward in place: `d[j] = a[j] (d[j] - sum_i a[i] d[i])` over the whole row
-    /// (`a` is zero above the diagonal, so those entries become zero).
+    /// Row `t` of the softmax backward in place: `d[j] = a[j] (d[j] - sum_i a[i] d[i])`. `a` is zero past
+    /// the diagonal, so only the blocks of eight up to `t` are computed and the rest of the row is zeroed
+    /// (the same values as the full-row formula, bit for bit: the skipped products are all zero).
     @inline(__always)
-    static func softmaxBackwardRow(_ d: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, T: Int) {
+    static func causalSoftmaxBackwardRow(_ d: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, t: Int, T: Int) {
         let rd = UnsafeMutableRawPointer(d), ra = UnsafeRawPointer(a)
+        let end = Swift.min(T, (t &+ 8) & ~7) // the first block boundary past the diagonal
         var acc = SIMD8<Float>()
         var j = 0
-        while j &+ 8 <= T {
+        while j &+ 8 <= end {
             acc += ra.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) * rd.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
             j &+= 8
         }
         var dot = acc.sum()
         var k = j
-        while k < T { dot += a[k] * d[k]; k &+= 1 }
+        while k < end { dot += a[k] * d[k]; k &+= 1 }
         let dv = SIMD8<Float>(repeating: dot)
         j = 0
-        while j &+ 8 <= T {
+        while j &+ 8 <= end {
             let av = ra.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self)
             rd.storeBytes(of: av * (rd.loadUnaligned(fromByteOffset: j &* 4, as: SIMD8<Float>.self) - dv), toByteOffset: j &* 4, as: SIMD8<Float>.self)
             j &+= 8
         }
-        while j < T { d[j] = a[j] * (d[j] - dot); j &+= 1 }
+        while j < end { d[j] = a[j] * (d[j] - dot); j &+= 1 }
+        if end < T { (d + end).update(repeating: 0, count: T &- end) }
     }
 }

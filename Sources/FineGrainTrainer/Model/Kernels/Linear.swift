@@ -9,10 +9,7 @@ public enum Linear {
                                weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, N: Int, C: Int, OC: Int) {
         var beta: Float = 0
         if let bias {
-            for n in 0 ..< N {
-                let o = out + n &* OC
-                for j in 0 ..< OC { o[j] = bias[j] }
-            }
+            for n in 0 ..< N { (out + n &* OC).update(from: bias, count: OC) } // memcpy per row
             beta = 1
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(N), Int32(OC), Int32(C),
