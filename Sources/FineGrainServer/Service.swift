@@ -32,6 +32,9 @@ public struct ServiceConfiguration: Sendable {
     public var maxReadBytes = 1 << 20
     /// The verifier of the OpenRLHF route (`AnswerVerifier` name).
     public var openRLHFVerifier = AnswerVerifier.mathAnswer
+    /// Deadline of each reward item, from the start of its own work (`ItemDeadlines`); a request can set
+    /// `"item_timeout_s"`.
+    public var rewardItemTimeout: Duration = .seconds(10)
 
     public init() {}
 }
@@ -63,7 +66,7 @@ public enum FineGrainService {
         for path in ["/v1/advantages", "/v1/losses", "/v1/rewards", "/v1/openrlhf/reward", "/get_reward"] { table[path] = "POST" }
         router.add(middleware: JSONErrorMiddleware(routes: table))
         let limiter = ComputeLimiter(permits: config.maxConcurrent, maxQueued: config.maxQueued)
-        let verifier = config.openRLHFVerifier
+        let verifier = config.openRLHFVerifier, itemTimeout = config.rewardItemTimeout
         router.get("healthz") { _, _ in json(.ok, .object(["status": .string("ok")])) }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -80,9 +83,11 @@ public enum FineGrainService {
                 let (v, n) = try Endpoints.losses(body)
                 return (.json(v), n)
             }),
-            ("v1/rewards", "rewards", { body in (.json(try RewardEndpoints.rewards(body)), 0) }),
-            ("v1/openrlhf/reward", "openrlhf", { body in (.json(try RewardEndpoints.openRLHF(body, verifier: verifier)), 0) }),
-            ("get_reward", "openrlhf", { body in (.json(try RewardEndpoints.openRLHF(body, verifier: verifier)), 0) }),
+            ("v1/rewards", "rewards", { body in (.json(try RewardEndpoints.rewards(body, defaultTimeout: itemTimeout)), 0) }),
+            ("v1/openrlhf/reward", "openrlhf", { body in
+                (.json(try RewardEndpoints.openRLHF(body, verifier: verifier, defaultTimeout: itemTimeout)), 0) }),
+            ("get_reward", "openrlhf", { body in
+                (.json(try RewardEndpoints.openRLHF(body, verifier: verifier, defaultTimeout: itemTimeout)), 0) }),
         ]
         for (path, label, work) in routes {
             router.post(RouterPath(stringLiteral: path)) { request, _ in

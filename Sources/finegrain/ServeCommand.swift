@@ -23,6 +23,8 @@ struct Serve: AsyncParsableCommand {
     var openrlhfVerifier = AnswerVerifier.mathAnswer.rawValue
     @Option(help: "Largest single socket read in KiB (NIO's default is 64; large batches arrive in fewer chunks with more).")
     var maxReadKb = 1024
+    @Option(help: "Deadline of each reward item in seconds, counted from the start of its own work (requests may set item_timeout_s).")
+    var rewardItemTimeout = 10.0
 
     func run() async throws {
         var c = ServiceConfiguration()
@@ -36,6 +38,8 @@ struct Serve: AsyncParsableCommand {
         c.maxQueued = maxQueued
         guard maxReadKb >= 1 else { throw ValidationError("--max-read-kb must be >= 1") }
         c.maxReadBytes = maxReadKb << 10
+        guard rewardItemTimeout > 0, rewardItemTimeout.isFinite else { throw ValidationError("--reward-item-timeout must be positive") }
+        c.rewardItemTimeout = .nanoseconds(Int64(rewardItemTimeout * 1e9))
         do { c.openRLHFVerifier = try AnswerVerifier.named(openrlhfVerifier) } catch { throw ValidationError("--openrlhf-verifier: \(error)") }
         let host = host
         let app = FineGrainService.application(c) { bound in

@@ -20,7 +20,10 @@ final class RewardAndMetricsRouteTests: XCTestCase {
             let rewards = #####"{"verifier": "gsm8k", "responses": ["so 3 + 4 = 7\n#### 7", "#### 1,000", "I think 7"], "labels": ["7", "1000", "7"]}"#####
             try await client.execute(uri: "/v1/rewards", method: .post, body: ByteBuffer(string: rewards)) { r in
                 XCTAssertEqual(r.status, .ok)
-                XCTAssertEqual(try object(r.body)["rewards"]?.doubles(field: "r"), [1, 1, 0])
+                let o = try object(r.body)
+                XCTAssertEqual(try o["rewards"]?.doubles(field: "r"), [1, 1, 0])
+                XCTAssertEqual(o["outcomes"], .array([.string("ok"), .string("ok"), .string("ok")]))
+                XCTAssertEqual(o["timeouts"], .number(0))
             }
             // OpenRLHF sends prompt + response as `query`; the prompt is cut off before scoring, so the "2"
             // inside the prompt does not count as the answer.
@@ -31,13 +34,15 @@ final class RewardAndMetricsRouteTests: XCTestCase {
                     let o = try object(r.body)
                     XCTAssertEqual(try o["rewards"]?.doubles(field: "r"), [1, 0])
                     XCTAssertEqual(try o["scores"]?.doubles(field: "s"), [1, 0])
-                    XCTAssertNotNil(o["extra_logs"]?.objectValue)
+                    XCTAssertEqual(try o["extra_logs"]?.objectValue?["verifier_timeout"]?.doubles(field: "t"), [0, 0])
                 }
             }
             let bad: [(String, String, HTTPResponse.Status, String)] = [
                 ("/v1/rewards", #"{"verifier": "sympy", "responses": [], "labels": []}"#, .notFound, "unknown verifier 'sympy'"),
                 ("/v1/rewards", #"{"verifier": "gsm8k", "responses": ["a"], "labels": []}"#, .badRequest, "invalid field 'labels'"),
                 ("/v1/openrlhf/reward", #"{"query": ["a"], "labels": [1]}"#, .badRequest, "labels[0]"),
+                ("/v1/rewards", #"{"verifier": "gsm8k", "responses": ["a"], "labels": ["a"], "item_timeout_s": 0}"#, .badRequest, "item_timeout_s"),
+                ("/v1/openrlhf/reward", #"{"query": ["a"], "labels": ["a"], "item_timeout_s": "soon"}"#, .badRequest, "item_timeout_s"),
             ]
             for (path, text, status, fragment) in bad {
                 try await client.execute(uri: path, method: .post, body: ByteBuffer(string: text)) { r in

@@ -209,6 +209,11 @@ def test_rewards_route(client):
                          ["42", "42", "3.5", "1"])
     assert out == [1.0, 0.0, 1.0, 0.0]
     assert client.rewards("exact_match", ["abc", "abd"], ["abc", "abc"]) == [1.0, 0.0]
+    assert client.last_outcomes == ["ok", "ok"]
+    assert client.rewards("exact_match", ["abc"], ["abc"], item_timeout_s=2.5) == [1.0]
+    with pytest.raises(FineGrainError) as e:
+        client.rewards("exact_match", ["abc"], ["abc"], item_timeout_s=-1)
+    assert e.value.status == 400 and "item_timeout_s" in str(e.value)
 
 
 def test_keep_alive_reuses_one_connection(client):

@@ -116,6 +116,8 @@ class Client:
         self.connections_opened = 0
         #: ``diagnostics`` of the last advantages answer in any thread (informational).
         self.last_diagnostics: Dict[str, Any] = {}
+        #: per-item outcomes (``"ok"``, ``"timeout"``, ``"not_run"``) of the last :meth:`rewards` answer.
+        self.last_outcomes: List[str] = []
 
     # ------------------------------------------------------------------ transport
 
@@ -385,14 +387,23 @@ class Client:
             raise FineGrainError(200, f"answer has no 'loss'/'gradient' (keys: {sorted(doc)})", doc)
         return float(doc["loss"]), dict(doc.get("metrics") or {}), _tensors.decode(doc["gradient"], np.float32)
 
-    def rewards(self, verifier: str, responses: Sequence[str], labels: Sequence[str]) -> List[float]:
+    def rewards(self, verifier: str, responses: Sequence[str], labels: Sequence[str],
+                item_timeout_s: Optional[float] = None) -> List[Optional[float]]:
         """``POST /v1/rewards``: score ``responses`` against ``labels`` with a built-in verifier
-        (``"math_answer"``, ``"exact_match"``, ``"gsm8k"``). Returns one float per response."""
+        (``"math_answer"``, ``"exact_match"``, ``"gsm8k"``).
+
+        Each item has its own deadline, counted from the start of its own scoring (``item_timeout_s``,
+        else the server's ``--reward-item-timeout``). Returns one float per response, or ``None`` for an
+        item that timed out (a distinct outcome, not a reward of 0); the per-item outcomes (``"ok"``,
+        ``"timeout"``, ``"not_run"``) are kept in :attr:`last_outcomes`."""
         if len(responses) != len(labels):
             raise ValueError(f"{len(responses)} responses but {len(labels)} labels")
-        doc = self.request("POST", "/v1/rewards",
-                           {"verifier": verifier, "responses": list(responses), "labels": list(labels)})
-        return [float(r) for r in doc["rewards"]]
+        body: Dict[str, Any] = {"verifier": verifier, "responses": list(responses), "labels": list(labels)}
+        if item_timeout_s is not None:
+            body["item_timeout_s"] = float(item_timeout_s)
+        doc = self.request("POST", "/v1/rewards", body)
+        self.last_outcomes = list(doc.get("outcomes") or [])
+        return [None if r is None else float(r) for r in doc["rewards"]]
 
     def openrlhf_reward(self, queries: Sequence[str], prompts: Sequence[str],
                         labels: Sequence[str]) -> Dict[str, Any]:
