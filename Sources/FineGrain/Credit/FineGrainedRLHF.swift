@@ -138,21 +138,40 @@ public enum FineGrainedRLHF {
         public var advantages: [Double], returns: [Double]
     }
 
+    /// The columns and parameters both implementations read, each checked once: segment layout and labels,
+    /// values, behaviour and reference log-probs, the completeness transform and the four label rewards
+    /// `[relevance +, relevance -, factuality +, factuality -]`.
+    struct Inputs {
+        let stepOffsets: [Int], stepEnds: [Int]          // [B+1], [S]
+        let relevance: [Double], factuality: [Double]    // [S]
+        let values: [Double], old: [Double], ref: [Double] // [N]
+        let cScale: Double, cBias: Double, cStd: Double
+        let scores: [Double]?                            // [B], nil when the completeness term is off
+        let weights: [Double]
+
+        init(_ b: RolloutBatch, _ p: Params) throws {
+            let m = info.name
+            guard let so = b.stepOffsets, let ends = b.stepEnds else { throw FineGrainError.missingField(field: "step_ends", method: m) }
+            guard let rel = b.extraStepColumns["step_relevance"] else { throw FineGrainError.missingField(field: "step_relevance", method: m) }
+            guard let fac = b.extraStepColumns["step_factuality"] else { throw FineGrainError.missingField(field: "step_factuality", method: m) }
+            (stepOffsets, stepEnds, relevance, factuality) = (so, ends, rel, fac)
+            values = try b.require(b.value, "values", method: m)
+            old = try RewardModelPPO.behaviourLogprobs(b, method: m)
+            ref = try b.require(b.refLogprob, "ref_logprobs", method: m)
+            cScale = try p.double("completeness_scale"); cBias = try p.double("completeness_bias")
+            cStd = try p.double("completeness_std")
+            try p.require("completeness_std", cStd != 0, "must be non-zero")
+            scores = (cScale != 0 || cBias != 0) ? try b.require(b.outcome, "reward", method: m) : nil
+            weights = [try p.double("relevance_positive_reward"), try p.double("relevance_negative_reward"),
+                       try p.double("factuality_positive_reward"), try p.double("factuality_negative_reward")]
+        }
+    }
+
     public static func pipeline(_ b: RolloutBatch, _ p: Params) throws -> Stages {
-        let m = info.name
         let refMode = try p.bool("reference_compatible")
-        guard let so = b.stepOffsets, let ends = b.stepEnds else { throw FineGrainError.missingField(field: "step_ends", method: m) }
-        guard let rel = b.extraStepColumns["step_relevance"] else { throw FineGrainError.missingField(field: "step_relevance", method: m) }
-        guard let fac = b.extraStepColumns["step_factuality"] else { throw FineGrainError.missingField(field: "step_factuality", method: m) }
-        let values = try b.require(b.value, "values", method: m)
-        let old = try RewardModelPPO.behaviourLogprobs(b, method: m)
-        let ref = try b.require(b.refLogprob, "ref_logprobs", method: m)
-        let cScale = try p.double("completeness_scale"), cBias = try p.double("completeness_bias")
-        let cStd = try p.double("completeness_std")
-        try p.require("completeness_std", cStd != 0, "must be non-zero")
-        let scores: [Double]? = (cScale != 0 || cBias != 0) ? try b.require(b.outcome, "reward", method: m) : nil
-        let w = [try p.double("relevance_positive_reward"), try p.double("relevance_negative_reward"),
-                 try p.double("factuality_positive_reward"), try p.double("factuality_negative_reward")]
+        let x = try Inputs(b, p)
+        let (so, ends, rel, fac, values, old, ref) = (x.stepOffsets, x.stepEnds, x.relevance, x.factuality, x.values, x.old, x.ref)
+        let (cScale, cBias, cStd, scores, w) = (x.cScale, x.cBias, x.cStd, x.scores, x.weights)
         let n = b.tokenCount
         var sr = [Double](repeating: 0, count: n), sf = sr, sc = sr   // [N] per-model token rewards
         for r in 0 ..< b.count {
@@ -223,19 +242,9 @@ public enum FineGrainedRLHF {
     /// advantage moments for the final whitening. Scratch: `[S]` step rewards. Nil (use `pipeline`) when the
     /// step ends are not increasing within `1 ... length` (unvalidated batches).
     static func fusedCompute(_ b: RolloutBatch, _ p: Params) throws -> AdvantageOutput? {
-        let m = info.name
-        guard let so = b.stepOffsets, let ends = b.stepEnds else { throw FineGrainError.missingField(field: "step_ends", method: m) }
-        guard let rel = b.extraStepColumns["step_relevance"] else { throw FineGrainError.missingField(field: "step_relevance", method: m) }
-        guard let fac = b.extraStepColumns["step_factuality"] else { throw FineGrainError.missingField(field: "step_factuality", method: m) }
-        let values = try b.require(b.value, "values", method: m)
-        let old = try RewardModelPPO.behaviourLogprobs(b, method: m)
-        let ref = try b.require(b.refLogprob, "ref_logprobs", method: m)
-        let cScale = try p.double("completeness_scale"), cBias = try p.double("completeness_bias")
-        let cStd = try p.double("completeness_std")
-        try p.require("completeness_std", cStd != 0, "must be non-zero")
-        let scores: [Double]? = (cScale != 0 || cBias != 0) ? try b.require(b.outcome, "reward", method: m) : nil
-        let w = [try p.double("relevance_positive_reward"), try p.double("relevance_negative_reward"),
-                 try p.double("factuality_positive_reward"), try p.double("factuality_negative_reward")]
+        let x = try Inputs(b, p)
+        let (so, ends, rel, fac, values, old, ref) = (x.stepOffsets, x.stepEnds, x.relevance, x.factuality, x.values, x.old, x.ref)
+        let (cScale, cBias, cStd, scores, w) = (x.cScale, x.cBias, x.cStd, x.scores, x.weights)
         let cMean = try p.double("completeness_mean")
         let rows = b.count
         guard so.count == rows + 1, so.last ?? 0 <= ends.count, rel.count >= ends.count, fac.count >= ends.count else { return nil }
