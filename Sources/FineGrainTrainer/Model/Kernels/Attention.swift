@@ -95,12 +95,8 @@ public enum Attention {
         let t32 = Int32(T), hs32 = Int32(hs), c32 = Int32(C), c332 = Int32(C3)
         let beta: Float = accumulate ? 1 : 0
         Parallel.forEach(B &* NH, costPerItem: 4 &* T &* T &* hs) { bh in
-            let b = bh / NH, h = bh % NH
-            let off = b &* T &* C3 &+ h &* hs
-            let q = qkv + off, k = q + C, v = q + 2 &* C
-            let dq = dqkv + off, dk = dq + C, dv = dq + 2 &* C
-            let dy = dout + (b &* T &* C &+ h &* hs)
-            let a = att + bh &* T &* T
+            let s = HeadSlices(bh, qkv: qkv, dqkv: dqkv, dout: dout, att: att, T: T, C: C, NH: NH)
+            let (q, k, v, dq, dk, dv, dy, a) = (s.q, s.k, s.v, s.dq, s.dk, s.dv, s.dy, s.a)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: T &* T) { tmp in
                 let ds = tmp.baseAddress!
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t32, t32, hs32, 1, dy, c32, v, c332, 0, ds, t32)
@@ -141,6 +137,26 @@ public enum Attention {
             for i in 0 ..< hs { o[i] = 0 }
             for t2 in 0 ... pos { axpy(a[t2] * inv, vc + t2 &* hs, o, hs) }
         }
+    }
+}
+
+/// One (batch, head) pair's slices for the backward passes: q, k, v and their gradients inside the fused
+/// `[B, T, 3C]` buffers (row stride 3C, head `h` at columns `h*hs ..< (h+1)*hs` of each third), the output
+/// gradient in `[B, T, C]` and the pair's `[T, T]` probabilities.
+struct HeadSlices {
+    let q, k, v: UnsafePointer<Float>
+    let dq, dk, dv: UnsafeMutablePointer<Float>
+    let dy, a: UnsafePointer<Float>
+
+    @inline(__always)
+    init(_ bh: Int, qkv: UnsafePointer<Float>, dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>,
+         att: UnsafePointer<Float>, T: Int, C: Int, NH: Int) {
+        let b = bh / NH, h = bh % NH, hs = C / NH
+        let off = b &* T &* 3 &* C &+ h &* hs
+        (q, k, v) = (qkv + off, qkv + (off &+ C), qkv + (off &+ 2 &* C))
+        (dq, dk, dv) = (dqkv + off, dqkv + (off &+ C), dqkv + (off &+ 2 &* C))
+        dy = dout + (b &* T &* C &+ h &* hs)
+        a = att + bh &* T &* T
     }
 }
 

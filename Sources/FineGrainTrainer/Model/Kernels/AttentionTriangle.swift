@@ -107,12 +107,8 @@ extension Attention {
         let hs = C / NH, C3 = 3 &* C, hp = V.scalarCount, Tp = (T &+ 7) & ~7
         let scale = 1 / Float(hs).squareRoot()
         Parallel.forEach(B &* NH, costPerItem: 2 &* T &* T &* hs) { bh in
-            let b = bh / NH, h = bh % NH
-            let off = b &* T &* C3 &+ h &* hs
-            let q = qkv + off, k = q + C, v = q + 2 &* C
-            let dq = dqkv + off, dk = dq + C, dv = dq + 2 &* C
-            let dy = dout + (b &* T &* C &+ h &* hs)
-            let a = att + bh &* T &* T
+            let s = HeadSlices(bh, qkv: qkv, dqkv: dqkv, dout: dout, att: att, T: T, C: C, NH: NH)
+            let (q, k, v, dq, dk, dv, dy, a) = (s.q, s.k, s.v, s.dq, s.dk, s.dv, s.dy, s.a)
             withUnsafeTemporaryAllocation(of: Float.self, capacity: hs &* Tp &+ 3 &* T &* hp &+ T &* Tp) { buf in
                 let vT = buf.baseAddress!, kP = vT + hs &* Tp, qP = kP + T &* hp, dyP = qP + T &* hp, dS = dyP + T &* hp
                 transposeHead(vT, v, T: T, Tp: Tp, hs: hs, stride: C3)
