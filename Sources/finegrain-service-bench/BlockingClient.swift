@@ -1,3 +1,4 @@
+import FineGrainServer
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,20 @@ final class BlockingClient {
         }
         guard rc == 0 else { close(fd); throw BenchError("connect to \(host):\(port) failed: errno \(errno)") }
         self.fd = fd
+        buffer = [UInt8](repeating: 0, count: 1 << 20)
+    }
+
+    /// Connects to `http://host:port` or to the Unix socket of `unix:/path/to.sock`.
+    convenience init(url: String) throws {
+        if url.hasPrefix("unix:") { try self.init(unixPath: String(url.dropFirst("unix:".count))) } else {
+            let (host, port) = try hostAndPort(url)
+            try self.init(host: host, port: port)
+        }
+    }
+
+    /// Connects to a server's Unix domain socket (`finegrain serve --unix PATH`).
+    init(unixPath path: String) throws {
+        do { fd = try UnixSocket.connect(path: path) } catch { throw BenchError("\(error)") }
         buffer = [UInt8](repeating: 0, count: 1 << 20)
     }
 

@@ -51,7 +51,7 @@ struct Load: AsyncParsableCommand {
                         for i in 0 ..< requests {
                             let k = schedule[(c &* 7 &+ i) % schedule.count]
                             let t0 = clock.now
-                            let status = (try? await post(client, url + "/v1/advantages", kinds[k].body).0) ?? -1
+                            let status = (try? await post(client, ahcURL(url, "/v1/advantages"), kinds[k].body).0) ?? -1
                             out.append((k, seconds(clock.now - t0), status == kinds[k].expect))
                         }
                         return out

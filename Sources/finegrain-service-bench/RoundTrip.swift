@@ -49,8 +49,7 @@ struct RoundTrip: AsyncParsableCommand {
                     let clock = ContinuousClock()
                     var inProc = [Double](), pipeline = [Double](), trip = [Double](), ahc = [Double]()
                     var answerBytes = 0
-                    let (host, port) = try hostAndPort(url)
-                    let blocking = try BlockingClient(host: host, port: port)
+                    let blocking = try BlockingClient(url: url)
                     let bodyBytes = [UInt8](body)
                     // Interleaved: each repeat times all four one after another, so a change in the machine's
                     // load hits the in-process and the served figures alike (2 warm-up repeats).
@@ -65,7 +64,7 @@ struct RoundTrip: AsyncParsableCommand {
                         let (served, n) = try blocking.post("/v1/advantages", body: bodyBytes)
                         let t3 = clock.now
                         guard served == 200, n == answerBytes else { throw ValidationError("\(estimator) answered \(served) with \(n) bytes") }
-                        let (viaAHC, body) = try await post(client, url + "/v1/advantages", bodyBuffer)
+                        let (viaAHC, body) = try await post(client, ahcURL(url, "/v1/advantages"), bodyBuffer)
                         let t4 = clock.now
                         guard viaAHC == 200 else { throw ValidationError("\(estimator) answered \(viaAHC): \(String(buffer: body).prefix(300))") }
                         if i >= 2 {

@@ -41,7 +41,15 @@ struct ServiceBench: AsyncParsableCommand {
 }
 
 struct Target: ParsableArguments {
-    @Option(help: "Server to measure (default: start one in this process on a free port).") var url: String?
+    @Option(help: "Server to measure: http://host:port or unix:/path/to.sock (default: start one in this process on a free port).")
+    var url: String?
+}
+
+/// AsyncHTTPClient's URL for `path` on `base` (`unix:/p` becomes `http+unix://<%-encoded /p>/path`).
+func ahcURL(_ base: String, _ path: String) -> String {
+    guard base.hasPrefix("unix:") else { return base + path }
+    let socket = String(base.dropFirst("unix:".count))
+    return "http+unix://" + (socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socket) + path
 }
 
 /// A server to talk to: the one at `--url`, or an in-process one on a free port.

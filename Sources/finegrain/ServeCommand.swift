@@ -15,6 +15,8 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to bind (loopback by default).") var host = "127.0.0.1"
     @Option(help: "Port (0 = any free port; the bound port is printed).") var port = 8321
+    @Option(help: "Listen on this Unix domain socket instead of --host/--port (same-machine trainers; a stale socket file is replaced).")
+    var unix: String?
     @Option(help: "Bearer token required on every route but /healthz and /metrics (default: $FINEGRAIN_TOKEN, or none).") var token: String?
     @Option(help: "Largest accepted request body in MiB.") var maxBodyMb = 256
     @Option(help: "Requests computing at once (default: the number of cores).") var maxConcurrent: Int?
@@ -41,13 +43,37 @@ struct Serve: AsyncParsableCommand {
         guard rewardItemTimeout > 0, rewardItemTimeout.isFinite else { throw ValidationError("--reward-item-timeout must be positive") }
         c.rewardItemTimeout = .nanoseconds(Int64(rewardItemTimeout * 1e9))
         do { c.openRLHFVerifier = try AnswerVerifier.named(openrlhfVerifier) } catch { throw ValidationError("--openrlhf-verifier: \(error)") }
-        let host = host
+        if let unix {
+            try UnixSocketFile.prepare(unix)
+            c.unixSocketPath = unix
+        }
+        let (host, unixPath) = (host, unix)
         let app = FineGrainService.application(c) { bound in
             // One line on stdout that scripts (and the Python tests) wait for.
-            FileHandle.standardOutput.write(Data("finegrain serve listening on http://\(host):\(bound)\n".utf8))
+            let address = unixPath.map { "unix:\($0)" } ?? "http://\(host):\(bound)"
+            FileHandle.standardOutput.write(Data("finegrain serve listening on \(address)\n".utf8))
         }
+        defer { if let unix { unlink(unix) } }
         CLILog.logger.info("finegrain serve: \(Registry.estimators.count) estimators, \(Registry.losses.count) losses, \(c.maxConcurrent) compute slots")
         try await app.runService()
         CLILog.logger.info("finegrain serve: drained and stopped")
+    }
+}
+
+/// The socket file of `serve --unix`.
+enum UnixSocketFile {
+    /// Refuses a path that is something else or where a server already answers; removes a stale socket
+    /// left by a server that did not exit cleanly (bind would fail with EADDRINUSE otherwise).
+    static func prepare(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }   // nothing there
+        guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+            throw ValidationError("--unix: '\(path)' exists and is not a socket")
+        }
+        if let fd = try? UnixSocket.connect(path: path) {
+            close(fd)
+            throw ValidationError("--unix: a server already listens on '\(path)'")
+        }
+        unlink(path)
     }
 }

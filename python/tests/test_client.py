@@ -332,3 +332,39 @@ def test_jsonl_errors_name_the_line(client):
     with pytest.raises(FineGrainError) as e:
         client.advantages_jsonl("no_such_estimator", '{"group": "a", "tokens": [1], "reward": 1}\n')
     assert e.value.status == 404
+
+
+def test_unix_socket_server_and_client(client, tmp_path):
+    """``finegrain serve --unix PATH`` and ``Client("unix:PATH")``: same answers as over TCP, and the
+    socket file is removed when the server drains on SIGTERM."""
+    import time
+    from conftest import finegrain_bin
+    sock = tmp_path / "fg.sock"
+    log = open(tmp_path / "serve-unix.log", "wb")
+    proc = subprocess.Popen([str(finegrain_bin()), "serve", "--unix", str(sock)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert sock.exists(), (tmp_path / "serve-unix.log").read_text()
+        rollouts = [{"group": "a", "tokens": [1, 2], "reward": 1.0}, {"group": "a", "tokens": [3], "reward": 0.0}]
+        for url in (f"unix:{sock}", f"unix://{sock}"):
+            with Client(url) as uds:
+                assert uds.url == f"unix:{sock}"
+                assert uds.health()["status"] == "ok"
+                assert uds.advantages("grpo", rollouts) == client.advantages("grpo", rollouts)
+                adv, ret = uds.advantages_padded("grpo", np.array([[0, 1.0], [0, 0]]), np.array([[1, 1], [1, 0]]),
+                                                 index=["a", "a"])
+                np.testing.assert_allclose(adv, client.advantages_padded("grpo", np.array([[0, 1.0], [0, 0]]),
+                                                                         np.array([[1, 1], [1, 0]]), index=["a", "a"])[0])
+        with pytest.raises(ValueError):
+            Client("unix:")
+        # A second server on the same live socket is refused (the stale-file cleanup never steals it).
+        second = subprocess.run([str(finegrain_bin()), "serve", "--unix", str(sock)], capture_output=True, timeout=60)
+        assert second.returncode != 0 and b"already listens" in second.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    assert proc.returncode == 0
+    assert not sock.exists()

@@ -87,11 +87,30 @@ def _dump_body(body: Any) -> bytes:
     return b"".join(parts)
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over a Unix domain socket (``finegrain serve --unix PATH``)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 class Client:
     """A connection to one FineGrain service.
 
     Args:
-        url: base URL of ``finegrain serve`` (``http://host:port``; an ``https`` URL uses TLS).
+        url: base URL of ``finegrain serve`` (``http://host:port``; an ``https`` URL uses TLS;
+            ``unix:/path/to.sock`` for a server started with ``--unix /path/to.sock`` on this machine).
         token: bearer token, sent as ``Authorization: Bearer <token>`` (the server's ``--token``).
         timeout: seconds to wait for connecting and for each answer.
 
@@ -99,12 +118,22 @@ class Client:
     """
 
     def __init__(self, url: str = DEFAULT_URL, token: Optional[str] = None, timeout: float = 60):
+        self._unix: Optional[str] = None
+        if url.startswith("unix:"):
+            # ``unix:/path/to.sock`` or ``unix:///path/to.sock``: a server started with ``--unix`` on this
+            # machine (no TCP stack; the socket file's permissions are the access control).
+            path = url[len("unix:"):]
+            path = "/" + path.lstrip("/") if path.startswith("//") else path
+            if not path:
+                raise ValueError(f"no socket path in URL {url!r}")
+            self._unix = path
+            url = "http://localhost"
         parsed = urllib.parse.urlsplit(url if "://" in url else "http://" + url)
         if parsed.scheme not in ("http", "https"):
             raise ValueError(f"unsupported URL scheme in {url!r} (expected http or https)")
         if not parsed.hostname:
             raise ValueError(f"no host in URL {url!r}")
-        self.url = url.rstrip("/")
+        self.url = f"unix:{self._unix}" if self._unix else url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self._https = parsed.scheme == "https"
@@ -140,8 +169,11 @@ class Client:
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self.timeout)
+            if self._unix:
+                conn = _UnixHTTPConnection(self._unix, timeout=self.timeout)
+            else:
+                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                conn = cls(self._host, self._port, timeout=self.timeout)
             self._local.conn = conn
             self.connections_opened += 1
         return conn
