@@ -87,7 +87,10 @@ final class ModelAttentionKernelTests: XCTestCase {
     func testDispatchRule() {
         let saved = Attention.preferTriangle
         defer { Attention.preferTriangle = saved }
-        XCTAssertEqual(saved, !Attention.blasHasAVX512Kernels)
+        XCTAssertEqual(saved, BLASKernels.isWeak(BLASKernels.coreName))
+        XCTAssertTrue(BLASKernels.isWeak("Prescott"))
+        XCTAssertFalse(BLASKernels.isWeak("Haswell"))
+        XCTAssertFalse(BLASKernels.isWeak("SkylakeX"))
         Attention.preferTriangle = true
         XCTAssertTrue(Attention.usesTriangle(T: 64, C: 64, NH: 4))  // the default model
         XCTAssertTrue(Attention.usesTriangle(T: 1, C: 64, NH: 2))

@@ -22,6 +22,10 @@ public enum BLASKernels {
                                          "katmai", "coppermine", "northwood", "banias", "barcelona", "bobcat", "bulldozer",
                                          "piledriver", "steamroller", "excavator", "opteron", "opteron_sse3", "unknown"]
 
+    /// Whether `core` is one of the SSE-only (or unknown) families: sgemm then runs at a fraction of what
+    /// an AVX2 core can do, which also decides `Attention.preferTriangle`.
+    public static func isWeak(_ core: String) -> Bool { weakCores.contains(core.lowercased()) }
+
     /// The family to ask for instead of `current`, given the CPU's `/proc/cpuinfo` flags; nil = keep `current`.
     public static func betterCore(current: String, cpuFlags: Set<String>) -> String? {
         guard weakCores.contains(current.lowercased()) else { return nil }

@@ -7,7 +7,7 @@ import Foundation
 /// inside each); output `out [B, T, C]` has the heads concatenated. The probabilities `att
 /// [B, NH, T, T]` (zero above the diagonal) are kept for backward. Work is split over (batch, head)
 /// pairs (`Parallel.forEach`); different pairs touch disjoint memory. Three implementations of one
-/// contract: the triangle kernel (AttentionTriangle.swift, what the model runs at its sizes), per-head
+/// contract: the triangle kernel (AttentionTriangle.swift, what the model runs when OpenBLAS has only SSE kernels), per-head
 /// sgemms (`forwardBLAS` / `backwardBLAS`, long sequences) and the scalar reference (AttentionReference.swift).
 public enum Attention {
     /// Longest sequence for which `forward` / `backward` take the triangle kernel (`forwardTriangle`,
@@ -18,20 +18,14 @@ public enum Attention {
     public static let triangleMaxLength = 512
 
     /// Whether `forward` / `backward` take the triangle kernel (for shapes it handles) rather than per-head
-    /// sgemms. Default: true unless OpenBLAS runs AVX-512 sgemm kernels (`openblas_get_corename()` is
-    /// SkylakeX, Cooperlake or SapphireRapids). With those, its 64x64x16 sgemms beat the SSE2-only kernel
-    /// (measured on one core, 8 rows x 4 heads, T = 64: BLAS 0.47 / 0.19 ms forward / backward, triangle
-    /// 0.38 / 0.45); with SSE3 "Prescott" kernels (what OpenBLAS 0.3.21 picks on CPUs it does not know) the
-    /// triangle kernel is ~2x faster, with AVX2 "Haswell" kernels about even. Fixed per process by the BLAS
-    /// core, so results do not change from run to run or with the thread count; settable for tests and
-    /// benchmarks.
-    nonisolated(unsafe) public static var preferTriangle: Bool = !blasHasAVX512Kernels
-
-    /// Whether OpenBLAS chose AVX-512 sgemm kernels on this machine (from `openblas_get_corename()`).
-    public static let blasHasAVX512Kernels: Bool = {
-        guard let name = openblas_get_corename() else { return false }
-        return ["skylakex", "cooperlake", "sapphirerapids"].contains(String(cString: name).lowercased())
-    }()
+    /// sgemms. Default: true only when OpenBLAS runs SSE-only kernels (`BLASKernels.isWeak`, e.g. the SSE3
+    /// "Prescott" family 0.3.21 picks on CPUs it does not know, where the triangle kernel is ~2x faster).
+    /// With AVX2 or AVX-512 sgemm kernels the 64x64x16 sgemms win (on one core, 8 rows x 4 heads, T = 64:
+    /// SkylakeX kernels BLAS 0.47 / 0.19 ms forward / backward vs triangle 0.38 / 0.45 on a Cooperlake VM;
+    /// Haswell kernels on a Zen 4 VM BLAS 0.26 / 0.30 vs 0.34 / 0.36, and 0.79-0.83x at T = 128 ... 512).
+    /// Fixed per process by the BLAS core, so results do not change from run to run or with the thread
+    /// count; settable for tests and benchmarks.
+    nonisolated(unsafe) public static var preferTriangle: Bool = BLASKernels.isWeak(BLASKernels.coreName)
 
     /// Whether `forward` / `backward` use the triangle kernel for this shape (else the BLAS path).
     @inline(__always)
