@@ -40,6 +40,9 @@ public struct ServiceConfiguration: Sendable {
     /// Deadline of each reward item, from the start of its own work (`ItemDeadlines`); a request can set
     /// `"item_timeout_s"`.
     public var rewardItemTimeout: Duration = .seconds(10)
+    /// When set, `POST /v1/advantages` (verl form) also takes tensors by reference to files in this
+    /// directory and can write its answer there (`SharedMemory`; `finegrain serve --shm-dir`). Off by default.
+    public var sharedMemoryDirectory: String?
 
     public init() {}
 }
@@ -83,7 +86,7 @@ public enum FineGrainService {
             return json(.ok, .object(["methods": .array(Registry.allMethods.map(MethodCatalog.json))]))
         }
         let routes: [(String, String, Work)] = [
-            ("v1/advantages", "advantages", advantagesWork),
+            ("v1/advantages", "advantages", advantagesWork(config.sharedMemoryDirectory.map(SharedMemory.init))),
             ("v1/losses", "losses", { body in
                 if body["verl"] != nil { return try VerlLossEndpoint.losses(body) }
                 let (v, n) = try Endpoints.losses(body)
@@ -115,11 +118,11 @@ public enum FineGrainService {
     }
 
     /// `POST /v1/advantages`: the verl form when the body has `"verl"`, else rollout objects.
-    static let advantagesWork: Work = { body in
-        if body["verl"] != nil { return try VerlEndpoint.advantages(body) }
+    static func advantagesWork(_ shared: SharedMemory?) -> Work { { body in
+        if body["verl"] != nil { return try VerlEndpoint.advantages(body, shared: shared) }
         let (v, n) = try Endpoints.advantages(body)
         return (.json(v), n)
-    }
+    } }
 
     /// Reads the body (bounded), waits for a compute slot, then parses, computes and serialises on a
     /// Dispatch thread; every failure becomes a JSON error with the right status.

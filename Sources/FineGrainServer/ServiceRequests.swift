@@ -12,9 +12,15 @@ public enum ServiceRequests {
     /// the Python client sends by default, the lossless short forms where they are smaller (sparse rewards,
     /// a row-lengths mask; `WireShortForms`) and the answer flags `omit_returns_if_advantages` and
     /// `row_values_if_constant`. `omitReturnsIfAdvantages` sets the first flag for the other encodings.
+    /// `"shm"`: the short forms, with every dense tensor written to file `name` in `sharedMemory` and sent
+    /// by reference, and the answer asked into file `name + "-answer"` (both files made here; `SharedMemory`).
     public static func verlAdvantages(estimator: String, batch: RolloutBatch, width: Int, params: [String: JSONValue] = [:],
-                                      encoding: String, omitReturnsIfAdvantages: Bool = false) throws -> Data {
-        let base64 = encoding != "json", short = encoding == "short"
+                                      encoding: String, omitReturnsIfAdvantages: Bool = false,
+                                      sharedMemory: (directory: String, name: String)? = nil) throws -> Data {
+        let shm = encoding == "shm" ? sharedMemory : nil
+        if encoding == "shm", shm == nil { throw FineGrainError.invalidField(field: "encoding", reason: "\"shm\" needs a shared-memory directory") }
+        let base64 = encoding != "json", short = encoding == "short" || shm != nil
+        var shared = Data()   // the bytes of the tensors sent by reference
         let shape = JSONValue.array([.number(Double(batch.count)), .number(Double(width))])
         func padded(_ column: [Double]) -> [Double] {
             var padded = [Double](repeating: 0, count: batch.count * width)
@@ -26,7 +32,8 @@ public enum ServiceRequests {
         func tensor(_ column: [Double]) -> JSONValue {
             let p = padded(column)
             let nonZero = p.indices.filter { p[$0] != 0 }
-            if short, nonZero.count * 8 < p.count * 4 {
+            // Sparse when that is smaller; by reference, only when it is also small inline (one reward per row).
+            if short, nonZero.count * 8 < p.count * 4, shm == nil || nonZero.count * 8 <= 1 << 16 {
                 var idx = Data(), val = Data()
                 for i in nonZero {
                     withUnsafeBytes(of: Int32(i).littleEndian) { idx.append(contentsOf: $0) }
@@ -34,6 +41,11 @@ public enum ServiceRequests {
                 }
                 return .object(["dtype": .string("float32"), "shape": shape, "indices": .string(idx.base64EncodedString()),
                                 "data": .string(val.base64EncodedString())])
+            }
+            if let shm {
+                let offset = shared.count
+                for x in p { withUnsafeBytes(of: Float(x).bitPattern.littleEndian) { shared.append(contentsOf: $0) } }
+                return .object(["dtype": .string("float32"), "shape": shape, "shm": .string(shm.name), "offset": .number(Double(offset))])
             }
             return WireTensor.encode(p, rows: batch.count, width: width, as: base64 ? .base64 : .json)
         }
@@ -61,6 +73,12 @@ public enum ServiceRequests {
                                         "encoding": .string(base64 ? "base64" : "json")]
         if omitReturnsIfAdvantages || short { doc["omit_returns_if_advantages"] = .bool(true) }
         if short { doc["row_values_if_constant"] = .bool(true) }
+        if let shm {
+            let capacity = 2 * batch.count * width * 4   // advantages and returns as float32
+            try shared.write(to: URL(fileURLWithPath: shm.directory + "/" + shm.name))
+            try Data(count: capacity).write(to: URL(fileURLWithPath: shm.directory + "/" + shm.name + "-answer"))
+            doc["answer_shm"] = .object(["name": .string(shm.name + "-answer"), "offset": .number(0), "capacity": .number(Double(capacity))])
+        }
         return try JSONValue.object(doc).serialized()
     }
 
@@ -86,12 +104,13 @@ public enum ServiceRequests {
 public enum InProcessService {
     /// Parse the JSON body, decode the batch and compute the advantages (no answer encoding): what the
     /// issue's "decoding plus computing" means. Returns the token count.
-    public static func decodeAndComputeAdvantages(_ body: ByteBuffer) throws -> Int {
+    /// `sharedMemory`: the directory of `{"shm": ...}` references, as `finegrain serve --shm-dir` has it.
+    public static func decodeAndComputeAdvantages(_ body: ByteBuffer, sharedMemory: String? = nil) throws -> Int {
         guard let o = try body.withUnsafeReadableBytes({ try JSONValue.parse(bytes: $0) }).objectValue else { throw FineGrainError.invalidField(field: "body", reason: "not an object") }
         let name = o["estimator"]?.stringValue ?? ""
         let params = try Endpoints.decodeParams(o["params"])
         if let fields = o["verl"]?.objectValue {
-            let (batch, _, _) = try VerlEndpoint.decodeBatch(fields)
+            let (batch, _, _) = try VerlEndpoint.decodeBatch(fields, shared: sharedMemory.map(SharedMemory.init))
             return try Registry.advantages(name, batch: batch, params: params).advantages.count
         }
         let (_, _, _, doc) = try Endpoints.decode(o, methodField: "estimator")
@@ -99,8 +118,8 @@ public enum InProcessService {
     }
 
     /// The whole server-side pipeline of `POST /v1/advantages`: parse, decode, compute, encode the answer.
-    public static func advantagesRoute(_ body: ByteBuffer) -> (status: Int, answer: ByteBuffer) {
-        let outcome = FineGrainService.compute(body, FineGrainService.advantagesWork)
+    public static func advantagesRoute(_ body: ByteBuffer, sharedMemory: String? = nil) -> (status: Int, answer: ByteBuffer) {
+        let outcome = FineGrainService.compute(body, FineGrainService.advantagesWork(sharedMemory.map(SharedMemory.init)))
         return (Int(outcome.status.code), outcome.body)
     }
 }

@@ -14,7 +14,8 @@ enum VerlAnswer {
     /// `rowValuesMask`: the batch's mask when the request set `"row_values_if_constant": true`
     /// (`WireShortForms`); tensors that are a per-row value times it are then sent as `row_values`.
     static func write(_ out: AdvantageOutput, rows: Int, width: Int, encoding: WireTensor.Encoding,
-                      omitReturnsIfAdvantages: Bool, rowValuesMask: [UInt8]? = nil) throws -> ByteBuffer {
+                      omitReturnsIfAdvantages: Bool, rowValuesMask: [UInt8]? = nil,
+                      area: inout SharedMemory.AnswerArea?) throws -> ByteBuffer {
         let same = out.returns.map { $0 == out.advantages } ?? true
         let tensors = (omitReturnsIfAdvantages && same) ? 1 : 2
         // An outcome estimator says so (`rowValues`, exact by construction); otherwise the scan decides.
@@ -25,7 +26,7 @@ enum VerlAnswer {
         if let shortAdvantages, encoding == .base64 {
             WireTensor.writeRowValues(shortAdvantages, rows: rows, width: width, to: &buffer)
         } else {
-            try writeTensor(out.advantages, rows: rows, width: width, encoding: encoding, to: &buffer)
+            try writeTensor(out.advantages, rows: rows, width: width, encoding: encoding, to: &buffer, area: &area)
         }
         buffer.writeStaticString(#","diagnostics":"#)
         buffer.writeBytes(try JSONValue.object(out.diagnostics.mapValues(JSONValue.number)).serialized())
@@ -40,16 +41,27 @@ enum VerlAnswer {
             if encoding == .base64, let short = shortReturns {
                 WireTensor.writeRowValues(short, rows: rows, width: width, to: &buffer)
             } else {
-                try writeTensor(returns, rows: rows, width: width, encoding: encoding, to: &buffer)
+                try writeTensor(returns, rows: rows, width: width, encoding: encoding, to: &buffer, area: &area)
             }
             buffer.writeStaticString("}")
         }
         return buffer
     }
 
-    /// One `[rows, width]` tensor: `{"data": "<base64>", "dtype": "float32", "shape": [rows, width]}` or nested lists.
+    /// `writeTensor(_:rows:width:encoding:to:area:)` with no shared-memory area.
+    static func writeTensor(_ values: [Double], rows: Int, width: Int, encoding: WireTensor.Encoding, to buffer: inout ByteBuffer) throws {
+        var none: SharedMemory.AnswerArea?
+        try writeTensor(values, rows: rows, width: width, encoding: encoding, to: &buffer, area: &none)
+    }
+
+    /// One `[rows, width]` tensor: `{"data": "<base64>", "dtype": "float32", "shape": [rows, width]}`, nested
+    /// lists, or, when the request gave an `answer_shm` area, a reference to the float32 bytes written there.
     static func writeTensor(_ values: [Double], rows: Int, width: Int, encoding: WireTensor.Encoding,
-                            to buffer: inout ByteBuffer) throws {
+                            to buffer: inout ByteBuffer, area: inout SharedMemory.AnswerArea?) throws {
+        if area != nil {
+            buffer.writeString(try area!.write(values, rows: rows, width: width))
+            return
+        }
         switch encoding {
         case .json:
             buffer.writeBytes(try WireTensor.encode(values, rows: rows, width: width, as: .json).serialized())

@@ -20,7 +20,9 @@ enum VerlEndpoint {
     static let rowFields: Set<String> = ["reward_baselines"]
     static let groupFields: Set<String> = ["index", "uid"]
 
-    static func advantages(_ body: [String: JSONValue]) throws -> (ServiceAnswer, tokens: Int) {
+    /// `shared`: the server's shared-memory directory (`SharedMemory`), nil when it has none; then
+    /// `{"shm": ...}` tensors and `answer_shm` are refused.
+    static func advantages(_ body: [String: JSONValue], shared: SharedMemory? = nil) throws -> (ServiceAnswer, tokens: Int) {
         guard let name = body["estimator"]?.stringValue else {
             throw FineGrainError.invalidField(field: "estimator", reason: "missing or not a string")
         }
@@ -38,11 +40,16 @@ enum VerlEndpoint {
             return b
         }
         let omit = try flag("omit_returns_if_advantages"), rowValues = try flag("row_values_if_constant")
-        let (batch, width, anyCompact) = try decodeBatch(fields)
+        var area: SharedMemory.AnswerArea?
+        if let v = body["answer_shm"], !v.isNull {
+            guard let shared else { throw SharedMemory.off }
+            area = try shared.answerArea(v)
+        }
+        let (batch, width, anyCompact) = try decodeBatch(fields, shared: shared)
         let out = try Registry.advantages(name, batch: batch, params: params)
         let encoding = try responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
         let answer = try VerlAnswer.write(out, rows: batch.count, width: width, encoding: encoding, omitReturnsIfAdvantages: omit,
-                                          rowValuesMask: rowValues ? batch.mask : nil)
+                                          rowValuesMask: rowValues ? batch.mask : nil, area: &area)
         return (.bytes(answer), batch.tokenCount)
     }
 
@@ -56,14 +63,14 @@ enum VerlEndpoint {
 
     /// A full-width ragged batch from verl's padded fields: with every row R long, the ragged column of a
     /// `[B, R]` tensor is its C-order buffer, so no copy beyond the decode is needed.
-    static func decodeBatch(_ fields: [String: JSONValue]) throws -> (RolloutBatch, width: Int, anyCompact: Bool) {
+    static func decodeBatch(_ fields: [String: JSONValue], shared: SharedMemory? = nil) throws -> (RolloutBatch, width: Int, anyCompact: Bool) {
         guard let maskJSON = fields["response_mask"] else {
             throw FineGrainError.missingField(field: "verl.response_mask", method: "verl layout")
         }
         guard fields["token_level_rewards"] != nil else {
             throw FineGrainError.missingField(field: "verl.token_level_rewards", method: "verl layout")
         }
-        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask")
+        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask", shared: shared)
         let (b, width) = (mask.shape[0], mask.shape[1])
         guard b > 0 else { throw FineGrainError.invalidField(field: "verl.response_mask", reason: "the batch is empty (0 rows)") }
         let maskBytes = mask.mask
@@ -75,7 +82,7 @@ enum VerlEndpoint {
                                  lengths: [Int](repeating: width, count: b), mask: maskBytes)
         var anyCompact = mask.wasCompact
         for (key, json) in fields where tokenFields.contains(key) && key != "response_mask" {
-            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2)
+            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2, shared: shared)
             guard t.shape == mask.shape else {
                 throw FineGrainError.invalidField(field: "verl.\(key)", reason: "has shape \(t.shape); response_mask has \(mask.shape)")
             }
@@ -94,7 +101,7 @@ enum VerlEndpoint {
             }
         }
         if let json = fields["reward_baselines"] {
-            let t = try WireTensor.decode(json, field: "verl.reward_baselines", rank: 1)
+            let t = try WireTensor.decode(json, field: "verl.reward_baselines", rank: 1, shared: shared)
             guard t.values.count == b else {
                 throw FineGrainError.invalidField(field: "verl.reward_baselines", reason: "has \(t.values.count) entries for \(b) rows")
             }

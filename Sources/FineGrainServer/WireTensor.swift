@@ -23,8 +23,13 @@ struct WireTensor {
     enum Encoding: String { case json, base64 }
 
     /// Decodes field `field` (named in every error) from either encoding; `rank` is 1 or 2.
-    static func decode(_ v: JSONValue, field: String, rank: Int) throws -> WireTensor {
+    /// `shared`: the server's shared-memory directory, for `{"shm": ...}` references (`SharedMemory`).
+    static func decode(_ v: JSONValue, field: String, rank: Int, shared: SharedMemory? = nil) throws -> WireTensor {
         if let o = v.objectValue {
+            if o["shm"] != nil {
+                guard let shared else { throw SharedMemory.off }
+                return try shared.decode(o, field: field, rank: rank)
+            }
             return o["indices"] != nil ? try decodeSparse(o, field: field, rank: rank) : try decodeCompact(o, field: field, rank: rank)
         }
         guard let outer = v.arrayValue else {
@@ -93,7 +98,7 @@ struct WireTensor {
 
     /// A `[B, R]` 0/1 mask as bytes. A compact uint8 / bool mask (what the Python client sends) decodes
     /// straight into the byte array; any other form goes through `decode` and is checked value by value.
-    static func decodeMask(_ v: JSONValue, field: String) throws -> (shape: [Int], mask: [UInt8], wasCompact: Bool) {
+    static func decodeMask(_ v: JSONValue, field: String, shared: SharedMemory? = nil) throws -> (shape: [Int], mask: [UInt8], wasCompact: Bool) {
         let fromValues = { (t: WireTensor) throws -> [UInt8] in
             var notBinary = false
             let bytes = t.values.withUnsafeBufferPointer { m in
@@ -114,8 +119,8 @@ struct WireTensor {
             let (shape, mask) = try decodeLengthsMask(o, field: field)
             return (shape, mask, true)
         }
-        guard let o = v.objectValue, o["dtype"]?.stringValue == "uint8" || o["dtype"]?.stringValue == "bool" else {
-            let t = try decode(v, field: field, rank: 2)
+        guard let o = v.objectValue, o["shm"] == nil, o["dtype"]?.stringValue == "uint8" || o["dtype"]?.stringValue == "bool" else {
+            let t = try decode(v, field: field, rank: 2, shared: shared)
             return (t.shape, try fromValues(t), t.wasCompact)
         }
         var (dtype, shape, text, count) = try compactHeader(o, field: field, rank: 2)

@@ -22,20 +22,23 @@ struct RoundTrip: AsyncParsableCommand {
     @Option(help: "Columns (response length; every row is padded to it, as in verl).") var width = 1024
     @Option(help: "Timed repeats per case (median reported).") var repeats = 20
     @Option(help: "Estimators.") var estimators = "grpo,gae"
-    @Option(help: "Encodings: short (the Python client's default: lossless short forms), base64 (dense compact), json.") var encodings = "short,base64,json"
+    @Option(help: "Encodings: short (the Python client's default: lossless short forms), base64 (dense compact), json; shm (short forms, dense tensors and the answer by reference to files in --shm-dir) when --shm-dir is given.")
+    var encodings = "short,base64,json"
+    @Option(help: "The server's --shm-dir (same-host shared-memory transport); adds the shm encoding.") var shmDir: String?
     @Flag(help: "JSON lines instead of a table.") var json = false
 
     func run() async throws {
         let client = makeClient(connections: 2)
         let rows = rows, width = width, repeats = repeats, json = json
         let estimators = estimators.split(separator: ",").map(String.init)
-        let encodings = encodings.split(separator: ",").map(String.init)
+        let encodings = encodings.split(separator: ",").map(String.init) + (shmDir != nil && !encodings.contains("shm") ? ["shm"] : [])
+        let shmDir = shmDir
         if !json {
             print("round trip of one \(rows) x \(width) verl batch (medians of \(repeats)); ratio = round trip / in-process decode+compute; pipeline = parse+compute+encode in process")
             print("round trip = blocking HTTP/1.1 client on a kept-alive socket (as the Python client); AHC = AsyncHTTPClient")
             print("estimator encoding  request MB  answer MB  decode+compute ms  pipeline ms  round trip ms  ratio  (vs pipeline)  AHC ms")
         }
-        try await withServer(target) { url in
+        try await withServer(target, sharedMemoryDirectory: shmDir) { url in
             for estimator in estimators {
                 var batch = SyntheticBatch.verlBenchmark(responses: rows, maxLength: width, group: 8, seed: 0)
                 batch.oldLogprob = nil; batch.refLogprob = nil; batch.logprob = nil
@@ -44,7 +47,8 @@ struct RoundTrip: AsyncParsableCommand {
                     // As the Python client sends it: uint8 (or row-lengths) mask, no second copy of returns equal to the
                     // advantages; "short" adds sparse rewards and per-row answers (WireShortForms).
                     let body = try ServiceRequests.verlAdvantages(estimator: estimator, batch: batch, width: width, encoding: encoding,
-                                                                  omitReturnsIfAdvantages: true)
+                                                                  omitReturnsIfAdvantages: true,
+                                                                  sharedMemory: shmDir.map { ($0, "fg-roundtrip-\(getpid())-\(estimator)") })
                     let bodyBuffer = ByteBuffer(bytes: body)
                     let clock = ContinuousClock()
                     var inProc = [Double](), pipeline = [Double](), trip = [Double](), ahc = [Double]()
@@ -55,9 +59,9 @@ struct RoundTrip: AsyncParsableCommand {
                     // load hits the in-process and the served figures alike (2 warm-up repeats).
                     for i in 0 ..< repeats + 2 {
                         let t0 = clock.now
-                        _ = try InProcessService.decodeAndComputeAdvantages(bodyBuffer)
+                        _ = try InProcessService.decodeAndComputeAdvantages(bodyBuffer, sharedMemory: shmDir)
                         let t1 = clock.now
-                        let (status, answer) = InProcessService.advantagesRoute(bodyBuffer)
+                        let (status, answer) = InProcessService.advantagesRoute(bodyBuffer, sharedMemory: shmDir)
                         let t2 = clock.now
                         guard status == 200 else { throw ValidationError("in-process \(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
                         answerBytes = answer.readableBytes

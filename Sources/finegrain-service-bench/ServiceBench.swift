@@ -53,10 +53,11 @@ func ahcURL(_ base: String, _ path: String) -> String {
 }
 
 /// A server to talk to: the one at `--url`, or an in-process one on a free port.
-func withServer<T>(_ target: Target, _ body: (String) async throws -> T) async throws -> T {
+func withServer<T>(_ target: Target, sharedMemoryDirectory: String? = nil, _ body: (String) async throws -> T) async throws -> T {
     if let url = target.url { return try await body(url) }
     var config = ServiceConfiguration()
     config.port = 0
+    config.sharedMemoryDirectory = sharedMemoryDirectory
     let (stream, continuation) = AsyncStream<Int>.makeStream()
     var logger = Logger(label: "finegrain-service-bench")
     logger.logLevel = .warning

@@ -27,6 +27,8 @@ struct Serve: AsyncParsableCommand {
     var maxReadKb = 1024
     @Option(help: "Deadline of each reward item in seconds, counted from the start of its own work (requests may set item_timeout_s).")
     var rewardItemTimeout = 10.0
+    @Option(help: "Same-host transport: accept tensors by reference to files in this directory and write answers there (e.g. /dev/shm/finegrain; off by default).")
+    var shmDir: String?
 
     func run() async throws {
         var c = ServiceConfiguration()
@@ -43,6 +45,13 @@ struct Serve: AsyncParsableCommand {
         guard rewardItemTimeout > 0, rewardItemTimeout.isFinite else { throw ValidationError("--reward-item-timeout must be positive") }
         c.rewardItemTimeout = .nanoseconds(Int64(rewardItemTimeout * 1e9))
         do { c.openRLHFVerifier = try AnswerVerifier.named(openrlhfVerifier) } catch { throw ValidationError("--openrlhf-verifier: \(error)") }
+        if let shmDir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: shmDir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--shm-dir: '\(shmDir)' is not a directory")
+            }
+            c.sharedMemoryDirectory = shmDir
+        }
         if let unix {
             try UnixSocketFile.prepare(unix)
             c.unixSocketPath = unix

@@ -98,21 +98,46 @@ def _b64(a: np.ndarray, raw: bool) -> Any:
     return RawBase64(data) if raw else data.decode("ascii")
 
 
+def _sparse(a: np.ndarray, raw: bool) -> Any:
+    """The sparse form of a ``[B, R]`` float array, or None when it would not be smaller."""
+    if a.dtype.kind != "f" or a.ndim != 2 or a.size >= 2**31:
+        return None
+    flat = np.ascontiguousarray(a).reshape(-1)
+    nz = np.flatnonzero(flat)
+    # NaN/inf are non-zero, so they travel (and the server names them).
+    if nz.size * 8 >= flat.size * a.dtype.itemsize:
+        return None
+    name = "float32" if a.dtype.itemsize == 4 else "float64"
+    return {"dtype": name, "shape": list(a.shape), "indices": _b64(nz.astype("<i4"), raw),
+            "data": _b64(flat[nz].astype(WIRE_DTYPES[name]), raw)}
+
+
 def encode_short(x: Any, raw: bool = False) -> Any:
     """The compact form of a ``[B, R]`` float tensor, sparse when that is smaller (the server's
     ``WireShortForms``): ``{"dtype", "shape", "indices": int32 flat C-order indices, "data": values}``.
     Outcome rewards (one non-zero per row) then cost 8 bytes a row instead of 4 per token. Lossless."""
     a = _wire_array(x)
-    if a.dtype.kind != "f" or a.ndim != 2 or a.size >= 2**31:
-        return encode(a, "base64", raw=raw)
-    flat = np.ascontiguousarray(a).reshape(-1)
-    nz = np.flatnonzero(flat)
-    # NaN/inf are non-zero, so they travel (and the server names them).
-    if nz.size * 8 >= flat.size * a.dtype.itemsize:
-        return encode(a, "base64", raw=raw)
-    name = "float32" if a.dtype.itemsize == 4 else "float64"
-    return {"dtype": name, "shape": list(a.shape), "indices": _b64(nz.astype("<i4"), raw),
-            "data": _b64(flat[nz].astype(WIRE_DTYPES[name]), raw)}
+    sparse = _sparse(a, raw)
+    return sparse if sparse is not None else encode(a, "base64", raw=raw)
+
+
+#: Dense tensors at least this large go by shared-memory reference when the client has a ``shm_dir``.
+SHM_MIN_BYTES = 1 << 16
+
+
+def encode_column(x: Any, encoding: str = "base64", raw: bool = False, short: bool = False, shm: Any = None) -> Any:
+    """One verl column for a request: nested lists (``"json"``); else the sparse form when ``short`` and
+    smaller, a shared-memory reference (``shm``, a :class:`finegrain._shm.SharedFiles`) for a large dense
+    tensor, or the compact base64 form."""
+    if encoding == "json":
+        return encode(x, "json")
+    a = _wire_array(x)
+    sparse = _sparse(a, raw) if short else None
+    if sparse is not None:
+        return sparse
+    if shm is not None and a.nbytes >= SHM_MIN_BYTES:
+        return shm.put(a)
+    return encode(a, "base64", raw=raw)
 
 
 def encode_mask_short(x: Any, raw: bool = False) -> Any:
@@ -130,8 +155,11 @@ def encode_mask_short(x: Any, raw: bool = False) -> Any:
     return encode(m, "base64", raw=raw)
 
 
-def decode(obj: Any, dtype: Any = np.float32, mask: Any = None) -> np.ndarray:
+def decode(obj: Any, dtype: Any = np.float32, mask: Any = None, shm: Any = None) -> np.ndarray:
     """Decode a tensor from either wire form into a numpy array of ``dtype`` (C-contiguous).
+
+    ``{"shm": file, "offset": ...}`` (an answer written into the client's shared-memory answer file) is
+    read from ``shm`` (the client's :class:`finegrain._shm.SharedFiles`).
 
     ``{"row_values": ..., "shape": [B, R]}`` (an outcome estimator's per-row value, sent when the request
     set ``row_values_if_constant``) expands to ``row_values[:, None] * mask``: pass the request's mask."""
@@ -144,6 +172,10 @@ def decode(obj: Any, dtype: Any = np.float32, mask: Any = None) -> np.ndarray:
             raise ValueError(f"row_values of shape {obj['shape']} with a mask of shape {list(m.shape)}")
         # float32 products, as verl's own scores.unsqueeze(-1) * response_mask
         return (rows.astype(np.float32)[:, None] * m.astype(np.float32)).astype(dtype, copy=False)
+    if isinstance(obj, dict) and "shm" in obj:
+        if shm is None:
+            raise ValueError("the server answered by shared-memory reference to a client without shm_dir")
+        return shm.read(obj, dtype)
     if isinstance(obj, dict):
         try:
             wire = WIRE_DTYPES[obj["dtype"]]

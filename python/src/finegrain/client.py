@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _tensors
+from ._shm import SharedFiles
 from ._wire import FineGrainConnectionError, FineGrainError, _dump_body, _index_list, _json_default, _UnixHTTPConnection
 
 __all__ = ["DEFAULT_URL", "Client", "FineGrainError", "FineGrainConnectionError", "client_from_env", "shared_client"]
@@ -38,11 +39,15 @@ class Client:
             ``unix:/path/to.sock`` for a server started with ``--unix /path/to.sock`` on this machine).
         token: bearer token, sent as ``Authorization: Bearer <token>`` (the server's ``--token``).
         timeout: seconds to wait for connecting and for each answer.
+        shm_dir: the ``--shm-dir`` of a server on this machine (e.g. ``/dev/shm/finegrain``): large dense
+            tensors and the answers of :meth:`advantages_padded` then go through files there, not the body.
 
     The client is safe to share between threads (each thread gets its own connection).
     """
 
-    def __init__(self, url: str = DEFAULT_URL, token: Optional[str] = None, timeout: float = 60):
+    def __init__(self, url: str = DEFAULT_URL, token: Optional[str] = None, timeout: float = 60,
+                 shm_dir: Optional[str] = None):
+        self._shm = SharedFiles(shm_dir) if shm_dir else None
         self._unix: Optional[str] = None
         if url.startswith("unix:"):
             # ``unix:/path/to.sock`` or ``unix:///path/to.sock``: a server started with ``--unix`` on this
@@ -266,12 +271,14 @@ class Client:
         if encoding not in ("base64", "json"):
             raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
         raw = encoding == "base64"
+        shm = self._shm if raw else None
+        if shm is not None:
+            shm.begin()
         response_mask = _tensors.as_numpy(response_mask)  # once: sent, then used to expand row_values
         # base64: the lossless short forms where they are smaller (sparse outcome rewards, a row-lengths
-        # mask; the server's WireShortForms), dense compact tensors otherwise.
+        # mask; the server's WireShortForms), else shared-memory references (shm_dir) or dense compact tensors.
         verl: Dict[str, Any] = {
-            "token_level_rewards": (_tensors.encode_short(token_level_rewards, raw=True) if raw
-                                    else _tensors.encode(token_level_rewards, encoding)),
+            "token_level_rewards": _tensors.encode_column(token_level_rewards, encoding, raw=raw, short=True, shm=shm),
             "response_mask": (_tensors.encode_mask_short(response_mask, raw=True) if raw
                               else _tensors.encode(response_mask, encoding)),
         }
@@ -280,21 +287,23 @@ class Client:
         for key, val in (("values", values), ("old_log_probs", old_log_probs),
                          ("ref_log_prob", ref_log_prob), ("reward_baselines", reward_baselines)):
             if val is not None:
-                verl[key] = _tensors.encode(val, encoding, raw=raw)
+                verl[key] = _tensors.encode_column(val, encoding, raw=raw, shm=shm if key != "reward_baselines" else None)
         # Outcome estimators (GRPO, RLOO, ...) return the advantages as returns: the server then sends one
         # tensor and says so, and the copy is made here (half the answer's bytes).
         body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": encoding,
                                 "omit_returns_if_advantages": True, "row_values_if_constant": raw}
         if params:
             body["params"] = dict(params)
+        if shm is not None and response_mask.ndim == 2:  # room for advantages and returns as float32
+            body["answer_shm"] = shm.answer_area(2 * 4 * response_mask.size)
         doc = self.request("POST", "/v1/advantages", body)
         self.last_diagnostics = doc.get("diagnostics") or {}
         if "advantages" not in doc:
             raise FineGrainError(200, f"answer has no 'advantages' (keys: {sorted(doc)})", doc)
-        adv = _tensors.decode(doc["advantages"], np.float32, mask=response_mask)
+        adv = _tensors.decode(doc["advantages"], np.float32, mask=response_mask, shm=shm)
         # No "returns" (``returns_are_advantages``, or an estimator without them): verl's outcome estimators
         # hand back the advantages twice.
-        ret = (_tensors.decode(doc["returns"], np.float32, mask=response_mask) if doc.get("returns") is not None
+        ret = (_tensors.decode(doc["returns"], np.float32, mask=response_mask, shm=shm) if doc.get("returns") is not None
                else adv.copy())
         return adv, ret
 
@@ -372,25 +381,6 @@ class Client:
                             {"query": list(queries), "prompts": list(prompts), "labels": list(labels)})
 
 
-def client_from_env(url: Optional[str] = None, token: Optional[str] = None,
-                    timeout: Optional[float] = None) -> Client:
-    """A :class:`Client` configured from ``FINEGRAIN_URL`` / ``FINEGRAIN_TOKEN`` / ``FINEGRAIN_TIMEOUT``
-    unless given explicitly."""
-    return Client(url or os.environ.get("FINEGRAIN_URL") or DEFAULT_URL,
-                  token=token if token is not None else (os.environ.get("FINEGRAIN_TOKEN") or None),
-                  timeout=timeout if timeout is not None else float(os.environ.get("FINEGRAIN_TIMEOUT", "60")))
-
-
-_SHARED: Dict[Tuple[str, Optional[str], float], Client] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_client(url: Optional[str] = None, token: Optional[str] = None,
-                  timeout: Optional[float] = None) -> Client:
-    """Like :func:`client_from_env`, but one cached :class:`Client` per (url, token, timeout), so the
-    adapters reuse keep-alive connections across training steps. The environment is read on every call,
-    so changing ``FINEGRAIN_URL`` takes effect on the next one."""
-    c = client_from_env(url, token, timeout)
-    key = (c.url, c.token, c.timeout)
-    with _SHARED_LOCK:
-        return _SHARED.setdefault(key, c)
+# Configuration from the environment and the cached per-configuration client (in ``_shared`` to keep this
+# file to the transport and the routes); imported here so ``finegrain.client.shared_client`` keeps working.
+from ._shared import client_from_env, shared_client  # noqa: E402

@@ -1,0 +1,178 @@
+import FineGrain
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Same-host transport for large tensors: instead of carrying a `[B, R]` tensor in the body, a client on
+/// the server's machine writes its little-endian bytes into a file under the server's shared-memory
+/// directory (`finegrain serve --shm-dir /dev/shm/finegrain`) and sends only a reference,
+///
+///     {"dtype": "float32", "shape": [B, R], "shm": "<file name>", "offset": <byte offset>}
+///
+/// and can ask for the answer's tensors in the same way (`"answer_shm": {"name", "offset", "capacity"}`:
+/// the server writes float32 tensors into that region of a file the client made, and answers with
+/// references to them). The body then stays a few hundred bytes at any batch size, so the round trip
+/// costs the fixed per-request latency plus the compute, not the loopback copies and base64 of ~3 MB.
+/// The same idea as Ray's plasma store or vLLM's shared-memory broadcast, kept to plain files: `/dev/shm`
+/// is a tmpfs, so the bytes never touch a disk, and a reused file costs no page faults after its first use.
+///
+/// Off unless the server is given a directory. Only plain names of regular files directly inside it are
+/// accepted (no `/`, no `..`, no symbolic links: `O_NOFOLLOW`), and every region is checked against the
+/// file's size, so a request can neither reach other files nor read or write past an end. The server
+/// never creates, grows or deletes these files: their lifetime is the client's.
+public struct SharedMemory: Sendable {
+    /// The directory the file names are resolved in.
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// A mapped region of one file; unmapped when the last reference goes.
+    final class Region {
+        let bytes: UnsafeMutableRawBufferPointer   // the requested [offset, offset + count) of the file
+        private let mapping: UnsafeMutableRawPointer
+        private let mappedLength: Int
+
+        fileprivate init(mapping: UnsafeMutableRawPointer, mappedLength: Int, offset: Int, count: Int) {
+            (self.mapping, self.mappedLength) = (mapping, mappedLength)
+            bytes = UnsafeMutableRawBufferPointer(start: mapping + offset, count: count)
+        }
+
+        deinit { munmap(mapping, mappedLength) }
+    }
+
+    /// Maps `count` bytes at `offset` of file `name`, read-only or writable; `field` names the request
+    /// field in every error.
+    func map(_ name: String, offset: Int, count: Int, writable: Bool, field: String) throws -> Region {
+        let fd = try openChecked(name, offset: offset, count: count, writable: writable, field: field)
+        defer { close(fd) }
+        // mmap's offset must be page-aligned, so the mapping starts at 0 and the region is a slice of it.
+        // MAP_POPULATE: the page tables are filled in one call instead of one fault per 4 KiB page (a fresh
+        // mapping of a reused file would otherwise fault 512 times for 2 MiB, every request).
+        let length = max(offset + count, 1)
+        let prot = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
+        #if os(Linux)
+        let flags = MAP_SHARED | MAP_POPULATE
+        #else
+        let flags = MAP_SHARED
+        #endif
+        guard let p = mmap(nil, length, prot, flags, fd, 0), p != MAP_FAILED else {
+            throw FineGrainError.invalidField(field: field, reason: "cannot map '\(name)' (\(String(cString: strerror(errno))))")
+        }
+        return Region(mapping: p, mappedLength: length, offset: offset, count: count)
+    }
+
+    /// Opens file `name` after checking the name, that it is a regular file (not followed through a link)
+    /// and that `[offset, offset + count)` lies inside it; the caller closes the descriptor.
+    func openChecked(_ name: String, offset: Int, count: Int, writable: Bool, field: String) throws -> Int32 {
+        // Letters, digits, '.', '_' and '-' only: no path separators, and nothing to escape in the answer.
+        let plain = name.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 46 || c == 95 || c == 45
+        }
+        guard plain, !name.isEmpty, name.utf8.count <= 255, name != ".", name != ".." else {
+            throw FineGrainError.invalidField(field: field, reason: "'\(name)' must be a plain file name (letters, digits, '.', '_', '-') inside the server's shared-memory directory")
+        }
+        guard offset >= 0, count >= 0 else {
+            throw FineGrainError.invalidField(field: field, reason: "offset \(offset) and size \(count) must be non-negative")
+        }
+        let path = directory + "/" + name
+        let fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)   // a FIFO must not block the open
+        guard fd >= 0 else {
+            throw FineGrainError.invalidField(field: field, reason: "cannot open '\(name)' in the shared-memory directory (\(String(cString: strerror(errno))))")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw FineGrainError.invalidField(field: field, reason: "'\(name)' is not a regular file")
+        }
+        let size = Int(info.st_size)
+        guard offset <= size, count <= size - offset else {
+            close(fd)
+            throw FineGrainError.invalidField(field: field, reason: "bytes [\(offset), \(offset + count)) are past the end of '\(name)' (\(size) bytes)")
+        }
+        return fd
+    }
+
+    /// A tensor reference `{"dtype", "shape", "shm", "offset"}` decoded to Doubles (C order).
+    func decode(_ o: [String: JSONValue], field: String, rank: Int) throws -> WireTensor {
+        guard let dtype = o["dtype"]?.stringValue, let size = WireTensor.byteSize[dtype] else {
+            throw FineGrainError.invalidField(field: "\(field).dtype", reason: "missing or not one of float32, float64, int32, int64, uint8, bool")
+        }
+        guard let shapeJSON = o["shape"]?.arrayValue, shapeJSON.count == rank,
+              let shape = Optional(shapeJSON.compactMap { $0.doubleValue.flatMap { $0 >= 0 && $0 == $0.rounded() && $0 < 1e12 ? Int($0) : nil } }),
+              shape.count == rank else {
+            throw FineGrainError.invalidField(field: "\(field).shape", reason: "must be a list of \(rank) non-negative integers")
+        }
+        guard let name = o["shm"]?.stringValue else { throw FineGrainError.invalidField(field: "\(field).shm", reason: "must be a file name") }
+        let offset = try Self.integer(o["offset"], field: "\(field).offset")
+        var count = 1, overflow = false
+        for d in shape + [size] where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
+        guard !overflow else { throw FineGrainError.invalidField(field: "\(field).shape", reason: "\(shape) is too large") }
+        count /= size
+        let region = try map(name, offset: offset, count: count * size, writable: false, field: "\(field).shm")
+        let values = [Double](unsafeUninitializedCapacity: count) { out, n in
+            let b = UnsafeRawBufferPointer(region.bytes)
+            switch dtype {
+            case "float32": for k in 0 ..< count { out[k] = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self)))) }
+            case "float64": for k in 0 ..< count { out[k] = Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self))) }
+            case "int32": for k in 0 ..< count { out[k] = Double(Int32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: Int32.self))) }
+            case "int64": for k in 0 ..< count { out[k] = Double(Int64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: Int64.self))) }
+            default: for k in 0 ..< count { out[k] = Double(b[k]) }   // uint8, bool
+            }
+            n = count
+        }
+        return WireTensor(shape: shape, values: values, wasCompact: true)
+    }
+
+    static func integer(_ v: JSONValue?, field: String) throws -> Int {
+        guard let v, !v.isNull else { return 0 }
+        guard let d = v.doubleValue, d >= 0, d == d.rounded(), d < 1e15 else {
+            throw FineGrainError.invalidField(field: field, reason: "must be a non-negative integer")
+        }
+        return Int(d)
+    }
+
+    /// Where a request wants its answer's tensors: `"answer_shm": {"name", "offset", "capacity"}`. Checked
+    /// when the request is read; mapped only when a tensor is written (an outcome estimator's answer of
+    /// per-row values never touches it).
+    struct AnswerArea {
+        let shared: SharedMemory
+        let name: String
+        let offset: Int
+        let capacity: Int
+        var region: Region?
+        var used = 0
+
+        /// Writes `values` as float32 at the next free place; returns its reference, or throws when the
+        /// area is too small (naming what it needed).
+        mutating func write(_ values: [Double], rows: Int, width: Int) throws -> String {
+            let need = values.count * 4
+            guard used + need <= capacity else {
+                throw FineGrainError.invalidField(field: "answer_shm.capacity", reason: "is \(capacity) bytes; the answer needs at least \(used + need)")
+            }
+            if region == nil { region = try shared.map(name, offset: offset, count: capacity, writable: true, field: "answer_shm.name") }
+            let dst = region!.bytes.baseAddress! + used
+            values.withUnsafeBufferPointer { v in
+                for k in 0 ..< v.count { dst.storeBytes(of: Float(v[k]).bitPattern.littleEndian, toByteOffset: k &* 4, as: UInt32.self) }
+            }
+            defer { used += need }
+            return #"{"dtype":"float32","offset":\#(offset + used),"shape":[\#(rows),\#(width)],"shm":"\#(name)"}"#
+        }
+    }
+
+    func answerArea(_ v: JSONValue) throws -> AnswerArea {
+        guard let o = v.objectValue, let name = o["name"]?.stringValue else {
+            throw FineGrainError.invalidField(field: "answer_shm", reason: "must be {\"name\": file, \"offset\": bytes, \"capacity\": bytes}")
+        }
+        let offset = try Self.integer(o["offset"], field: "answer_shm.offset")
+        guard o["capacity"] != nil else { throw FineGrainError.invalidField(field: "answer_shm.capacity", reason: "missing") }
+        let capacity = try Self.integer(o["capacity"], field: "answer_shm.capacity")
+        close(try openChecked(name, offset: offset, count: capacity, writable: true, field: "answer_shm.name"))
+        return AnswerArea(shared: self, name: name, offset: offset, capacity: capacity)
+    }
+
+    /// The error for a reference sent to a server without a directory.
+    static let off = FineGrainError.invalidField(field: "shm", reason: "shared memory is off on this server (start it with --shm-dir DIR)")
+}
