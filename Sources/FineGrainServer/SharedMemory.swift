@@ -29,39 +29,57 @@ public struct SharedMemory: Sendable {
 
     public init(directory: String) { self.directory = directory }
 
-    /// A mapped region of one file; unmapped when the last reference goes.
-    final class Region {
-        let bytes: UnsafeMutableRawBufferPointer   // the requested [offset, offset + count) of the file
-        private let mapping: UnsafeMutableRawPointer
-        private let mappedLength: Int
+    /// Bytes moved per `pread` / `pwrite` (a multiple of every dtype's size).
+    static let chunkBytes = 1 << 18
 
-        fileprivate init(mapping: UnsafeMutableRawPointer, mappedLength: Int, offset: Int, count: Int) {
-            (self.mapping, self.mappedLength) = (mapping, mappedLength)
-            bytes = UnsafeMutableRawBufferPointer(start: mapping + offset, count: count)
+    /// An open file of the directory, closed when the last reference goes.
+    final class File {
+        let fd: Int32
+        let name: String
+        init(fd: Int32, name: String) { (self.fd, self.name) = (fd, name) }
+        deinit { close(fd) }
+
+        /// Reads `[offset, offset + count)` in chunks: `body(chunk, firstByte)`. Throws when the file came
+        /// out shorter than it was when checked (the client truncated it meanwhile).
+        func read(offset: Int, count: Int, field: String, _ body: (UnsafeRawBufferPointer, Int) -> Void) throws {
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: min(count, chunkBytes), alignment: 16)
+            defer { chunk.deallocate() }
+            var done = 0
+            while done < count {
+                let n = pread(fd, chunk.baseAddress!, min(chunk.count, count - done), off_t(offset + done))
+                guard n > 0 else { throw shortFile(field, offset + done) }
+                var got = n
+                // A read may stop short of the chunk; finish it so every chunk but the last is whole.
+                while got < min(chunk.count, count - done) {
+                    let m = pread(fd, chunk.baseAddress! + got, min(chunk.count, count - done) - got, off_t(offset + done + got))
+                    guard m > 0 else { throw shortFile(field, offset + done + got) }
+                    got += m
+                }
+                body(UnsafeRawBufferPointer(start: chunk.baseAddress, count: got), done)
+                done += got
+            }
         }
 
-        deinit { munmap(mapping, mappedLength) }
+        /// Writes `bytes` at `offset` (all of them, or throws).
+        func write(_ bytes: UnsafeRawBufferPointer, at offset: Int, field: String) throws {
+            var done = 0
+            while done < bytes.count {
+                let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+                guard n > 0 else {
+                    throw FineGrainError.invalidField(field: field, reason: "cannot write '\(name)' (\(String(cString: strerror(errno))))")
+                }
+                done += n
+            }
+        }
+
+        private func shortFile(_ field: String, _ at: Int) -> FineGrainError {
+            .invalidField(field: field, reason: "'\(name)' ended at byte \(at) while being read (truncated by its owner?)")
+        }
     }
 
-    /// Maps `count` bytes at `offset` of file `name`, read-only or writable; `field` names the request
-    /// field in every error.
-    func map(_ name: String, offset: Int, count: Int, writable: Bool, field: String) throws -> Region {
-        let fd = try openChecked(name, offset: offset, count: count, writable: writable, field: field)
-        defer { close(fd) }
-        // mmap's offset must be page-aligned, so the mapping starts at 0 and the region is a slice of it.
-        // MAP_POPULATE: the page tables are filled in one call instead of one fault per 4 KiB page (a fresh
-        // mapping of a reused file would otherwise fault 512 times for 2 MiB, every request).
-        let length = max(offset + count, 1)
-        let prot = writable ? (PROT_READ | PROT_WRITE) : PROT_READ
-        #if os(Linux)
-        let flags = MAP_SHARED | MAP_POPULATE
-        #else
-        let flags = MAP_SHARED
-        #endif
-        guard let p = mmap(nil, length, prot, flags, fd, 0), p != MAP_FAILED else {
-            throw FineGrainError.invalidField(field: field, reason: "cannot map '\(name)' (\(String(cString: strerror(errno))))")
-        }
-        return Region(mapping: p, mappedLength: length, offset: offset, count: count)
+    /// Opens file `name` for `[offset, offset + count)`, checked (`openChecked`).
+    func openFile(_ name: String, offset: Int, count: Int, writable: Bool, field: String) throws -> File {
+        File(fd: try openChecked(name, offset: offset, count: count, writable: writable, field: field), name: name)
     }
 
     /// Opens file `name` after checking the name, that it is a regular file (not followed through a link)
@@ -111,18 +129,27 @@ public struct SharedMemory: Sendable {
         for d in shape + [size] where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
         guard !overflow else { throw FineGrainError.invalidField(field: "\(field).shape", reason: "\(shape) is too large") }
         count /= size
-        let region = try map(name, offset: offset, count: count * size, writable: false, field: "\(field).shm")
+        let file = try openFile(name, offset: offset, count: count * size, writable: false, field: "\(field).shm")
+        // pread into a chunk, not mmap: a client that truncates its file mid-request then gets a 400, where a
+        // mapping would take the server down with SIGBUS.
+        var failure: (any Error)?
         let values = [Double](unsafeUninitializedCapacity: count) { out, n in
-            let b = UnsafeRawBufferPointer(region.bytes)
-            switch dtype {
-            case "float32": for k in 0 ..< count { out[k] = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self)))) }
-            case "float64": for k in 0 ..< count { out[k] = Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self))) }
-            case "int32": for k in 0 ..< count { out[k] = Double(Int32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: Int32.self))) }
-            case "int64": for k in 0 ..< count { out[k] = Double(Int64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: Int64.self))) }
-            default: for k in 0 ..< count { out[k] = Double(b[k]) }   // uint8, bool
-            }
-            n = count
+            n = 0
+            do {
+                try file.read(offset: offset, count: count * size, field: "\(field).shm") { b, first in
+                    let o = out.baseAddress! + first / size, m = b.count / size
+                    switch dtype {
+                    case "float32": for k in 0 ..< m { o[k] = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self)))) }
+                    case "float64": for k in 0 ..< m { o[k] = Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self))) }
+                    case "int32": for k in 0 ..< m { o[k] = Double(Int32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: Int32.self))) }
+                    case "int64": for k in 0 ..< m { o[k] = Double(Int64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: Int64.self))) }
+                    default: for k in 0 ..< m { o[k] = Double(b[k]) }   // uint8, bool
+                    }
+                }
+                n = count
+            } catch { failure = error; out.baseAddress!.initialize(repeating: 0, count: count); n = count }
         }
+        if let failure { throw failure }
         return WireTensor(shape: shape, values: values, wasCompact: true)
     }
 
@@ -134,15 +161,12 @@ public struct SharedMemory: Sendable {
         return Int(d)
     }
 
-    /// Where a request wants its answer's tensors: `"answer_shm": {"name", "offset", "capacity"}`. Checked
-    /// when the request is read; mapped only when a tensor is written (an outcome estimator's answer of
-    /// per-row values never touches it).
+    /// Where a request wants its answer's tensors: `"answer_shm": {"name", "offset", "capacity"}`, checked
+    /// when the request is read. An outcome estimator's answer of per-row values never touches it.
     struct AnswerArea {
-        let shared: SharedMemory
-        let name: String
+        let file: File
         let offset: Int
         let capacity: Int
-        var region: Region?
         var used = 0
 
         /// Writes `values` as float32 at the next free place; returns its reference, or throws when the
@@ -152,13 +176,20 @@ public struct SharedMemory: Sendable {
             guard used + need <= capacity else {
                 throw FineGrainError.invalidField(field: "answer_shm.capacity", reason: "is \(capacity) bytes; the answer needs at least \(used + need)")
             }
-            if region == nil { region = try shared.map(name, offset: offset, count: capacity, writable: true, field: "answer_shm.name") }
-            let dst = region!.bytes.baseAddress! + used
-            values.withUnsafeBufferPointer { v in
-                for k in 0 ..< v.count { dst.storeBytes(of: Float(v[k]).bitPattern.littleEndian, toByteOffset: k &* 4, as: UInt32.self) }
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: SharedMemory.chunkBytes, alignment: 16)
+            defer { chunk.deallocate() }
+            let perChunk = SharedMemory.chunkBytes / 4
+            try values.withUnsafeBufferPointer { v in
+                var first = 0
+                while first < v.count {
+                    let n = min(perChunk, v.count - first)
+                    for k in 0 ..< n { chunk.storeBytes(of: Float(v[first &+ k]).bitPattern.littleEndian, toByteOffset: k &* 4, as: UInt32.self) }
+                    try file.write(UnsafeRawBufferPointer(rebasing: chunk[0 ..< n * 4]), at: offset + used + first * 4, field: "answer_shm.name")
+                    first += n
+                }
             }
             defer { used += need }
-            return #"{"dtype":"float32","offset":\#(offset + used),"shape":[\#(rows),\#(width)],"shm":"\#(name)"}"#
+            return #"{"dtype":"float32","offset":\#(offset + used),"shape":[\#(rows),\#(width)],"shm":"\#(file.name)"}"#
         }
     }
 
@@ -169,8 +200,8 @@ public struct SharedMemory: Sendable {
         let offset = try Self.integer(o["offset"], field: "answer_shm.offset")
         guard o["capacity"] != nil else { throw FineGrainError.invalidField(field: "answer_shm.capacity", reason: "missing") }
         let capacity = try Self.integer(o["capacity"], field: "answer_shm.capacity")
-        close(try openChecked(name, offset: offset, count: capacity, writable: true, field: "answer_shm.name"))
-        return AnswerArea(shared: self, name: name, offset: offset, capacity: capacity)
+        return AnswerArea(file: try openFile(name, offset: offset, count: capacity, writable: true, field: "answer_shm.name"),
+                          offset: offset, capacity: capacity)
     }
 
     /// The error for a reference sent to a server without a directory.

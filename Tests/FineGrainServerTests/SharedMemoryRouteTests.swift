@@ -106,8 +106,21 @@ final class SharedMemoryRouteTests: XCTestCase {
         try Data(count: 64).write(to: URL(fileURLWithPath: outside))
         defer { try? FileManager.default.removeItem(atPath: outside) }
         try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: outside)
-        XCTAssertThrowsError(try SharedMemory(directory: dir).map("link", offset: 0, count: 4, writable: false, field: "f")) { e in
+        XCTAssertThrowsError(try SharedMemory(directory: dir).openFile("link", offset: 0, count: 4, writable: false, field: "f")) { e in
             XCTAssertTrue("\(e)".contains("cannot open 'link'"), "\(e)")
         }
+    }
+
+    /// A file its owner truncates after the check is an error, not a crash (reads go through pread).
+    func testTruncatedFileIsAnError() throws {
+        let path = dir + "/shrinks"
+        try Data(count: 4 * 100_000).write(to: URL(fileURLWithPath: path))
+        let file = try SharedMemory(directory: dir).openFile("shrinks", offset: 0, count: 4 * 100_000, writable: false, field: "verl.values.shm")
+        XCTAssertEqual(truncate(path, 1000), 0)
+        var seen = 0
+        XCTAssertThrowsError(try file.read(offset: 0, count: 4 * 100_000, field: "verl.values.shm") { b, _ in seen += b.count }) { e in
+            XCTAssertTrue("\(e)".contains("ended at byte 1000"), "\(e)")
+        }
+        XCTAssertEqual(seen, 0)
     }
 }

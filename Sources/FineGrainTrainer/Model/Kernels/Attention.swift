@@ -22,7 +22,8 @@ public enum Attention {
     /// "Prescott" family 0.3.21 picks on CPUs it does not know, where the triangle kernel is ~2x faster).
     /// With AVX2 or AVX-512 sgemm kernels the 64x64x16 sgemms win (on one core, 8 rows x 4 heads, T = 64:
     /// SkylakeX kernels BLAS 0.47 / 0.19 ms forward / backward vs triangle 0.38 / 0.45 on a Cooperlake VM;
-    /// Haswell kernels on a Zen 4 VM BLAS 0.26 / 0.30 vs 0.34 / 0.36, and 0.79-0.83x at T = 128 ... 512).
+    /// Haswell kernels on a Zen 4 VM BLAS 0.26 / 0.33 vs 0.35 / 0.35, and BLAS in 0.70-0.78x of the
+    /// triangle kernel's time at T = 128 ... 512).
     /// Fixed per process by the BLAS core, so results do not change from run to run or with the thread
     /// count; settable for tests and benchmarks.
     nonisolated(unsafe) public static var preferTriangle: Bool = BLASKernels.isWeak(BLASKernels.coreName)
