@@ -105,6 +105,7 @@ public enum FineGrainService {
                     // Rollout JSON lines in, annotated lines out (estimator and params in the query).
                     let method: (String, [String: ParamValue])
                     do { method = try NDJSONEndpoint.method(request.uri.queryParameters) } catch {
+                        metrics.record(route: label, status: 400, duration: .zero, tokens: 0)   // counted like any refused request
                         return json(.badRequest, .object(["error": .string("\(error)")]))
                     }
                     return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { buffer in

@@ -62,13 +62,16 @@ final class RewardAndMetricsRouteTests: XCTestCase {
                 try await client.execute(uri: "/v1/advantages", method: .post, body: ByteBuffer(string: request)) { XCTAssertEqual($0.status, .ok) }
             }
             try await client.execute(uri: "/v1/advantages", method: .post, body: ByteBuffer(string: "{")) { XCTAssertEqual($0.status, .badRequest) }
+            // A JSON-lines request refused for its query (no estimator) is counted too.
+            try await client.execute(uri: "/v1/advantages", method: .post, headers: [.contentType: "application/x-ndjson"],
+                                     body: ByteBuffer(string: "{}\n")) { XCTAssertEqual($0.status, .badRequest) }
             try await client.execute(uri: "/metrics", method: .get) { r in
                 XCTAssertEqual(r.status, .ok)
                 let text = String(buffer: r.body)
                 XCTAssertTrue(text.contains(#"finegrain_http_requests_total{route="advantages",status="200"} 3"#), text)
-                XCTAssertTrue(text.contains(#"finegrain_http_requests_total{route="advantages",status="400"} 1"#), text)
+                XCTAssertTrue(text.contains(#"finegrain_http_requests_total{route="advantages",status="400"} 2"#), text)
                 XCTAssertTrue(text.contains(#"finegrain_tokens_processed_total{route="advantages"} 12"#), text)
-                XCTAssertTrue(text.contains(#"finegrain_http_request_duration_seconds_count{route="advantages"} 4"#), text)
+                XCTAssertTrue(text.contains(#"finegrain_http_request_duration_seconds_count{route="advantages"} 5"#), text)
             }
         }
     }
