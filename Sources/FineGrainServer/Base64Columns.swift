@@ -172,14 +172,7 @@ enum Base64Columns {
             ok = decode(text) { bytes, first in
                 let v0 = first / size, n = bytes.count / size
                 guard v0 &+ n <= count else { ok = false; return }
-                let o = dst.baseAddress! + v0
-                switch dtype {
-                case "float32": for k in 0 ..< n { o[k] = Double(Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self)))) }
-                case "float64": for k in 0 ..< n { o[k] = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self))) }
-                case "int32": for k in 0 ..< n { o[k] = Double(Int32(littleEndian: bytes.loadUnaligned(fromByteOffset: k &* 4, as: Int32.self))) }
-                case "int64": for k in 0 ..< n { o[k] = Double(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: k &* 8, as: Int64.self))) }
-                default: for k in 0 ..< n { o[k] = Double(bytes[k]) }   // uint8, bool
-                }
+                WireTensor.widen(UnsafeRawBufferPointer(rebasing: bytes[0 ..< n &* size]), dtype: dtype, into: dst.baseAddress! + v0)
             } && ok
             if ok { initialized = count } else { initialized = 0 }
         }

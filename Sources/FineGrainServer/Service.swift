@@ -52,6 +52,8 @@ public struct ServiceConfiguration: Sendable {
 enum ServiceAnswer {
     case json(JSONValue)
     case bytes(ByteBuffer)
+    /// A framed answer (`FramedBody`): the JSON header and the frame of tensor bytes.
+    case framed(header: ByteBuffer, frame: ByteBuffer)
 }
 
 public enum FineGrainService {
@@ -76,6 +78,7 @@ public enum FineGrainService {
         router.add(middleware: JSONErrorMiddleware(routes: table))
         let limiter = ComputeLimiter(permits: config.maxConcurrent, maxQueued: config.maxQueued)
         let verifier = config.openRLHFVerifier, itemTimeout = config.rewardItemTimeout
+        let shared = config.sharedMemoryDirectory.map(SharedMemory.init)
         router.get("healthz") { _, _ in json(.ok, .object(["status": .string("ok")])) }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -86,7 +89,7 @@ public enum FineGrainService {
             return json(.ok, .object(["methods": .array(Registry.allMethods.map(MethodCatalog.json))]))
         }
         let routes: [(String, String, Work)] = [
-            ("v1/advantages", "advantages", advantagesWork(config.sharedMemoryDirectory.map(SharedMemory.init))),
+            ("v1/advantages", "advantages", advantagesWork(shared)),
             ("v1/losses", "losses", { body in
                 if body["verl"] != nil { return try VerlLossEndpoint.losses(body) }
                 let (v, n) = try Endpoints.losses(body)
@@ -112,6 +115,17 @@ public enum FineGrainService {
                         NDJSONEndpoint.advantages(buffer, estimator: method.0, params: method.1)
                     }
                 }
+                if label == "advantages", FramedBody.accepts(request) {
+                    // The JSON request, then raw tensor bytes; answered the same way.
+                    let n: Int
+                    do { n = try FramedBody.headerLength(request) } catch {
+                        metrics.record(route: label, status: 400, duration: .zero, tokens: 0)
+                        return json(.badRequest, .object(["error": .string("\(error)")]))
+                    }
+                    return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { buffer in
+                        FramedBody.advantages(buffer, headerLength: n, shared: shared)
+                    }
+                }
                 return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { compute($0, work) }
             }
         }
@@ -120,7 +134,7 @@ public enum FineGrainService {
 
     /// `POST /v1/advantages`: the verl form when the body has `"verl"`, else rollout objects.
     static func advantagesWork(_ shared: SharedMemory?) -> Work { { body in
-        if body["verl"] != nil { return try VerlEndpoint.advantages(body, shared: shared) }
+        if body["verl"] != nil { return try VerlEndpoint.advantages(body, sources: TensorSources(shared: shared)) }
         let (v, n) = try Endpoints.advantages(body)
         return (.json(v), n)
     } }
@@ -153,6 +167,7 @@ public enum FineGrainService {
         metrics.record(route: route, status: Int(outcome.status.code), duration: ContinuousClock.now - start, tokens: outcome.tokens)
         var headers: HTTPFields = [.contentType: outcome.contentType]
         if let diagnostics = outcome.diagnostics { headers[NDJSONEndpoint.diagnosticsHeader] = diagnostics }
+        if let n = outcome.headerLength { headers[FramedBody.headerLength] = String(n) }
         return Response(status: outcome.status, headers: headers, body: .init(byteBuffer: outcome.body))
     }
 
@@ -164,6 +179,8 @@ public enum FineGrainService {
         var tokens: Int
         var contentType = "application/json"
         var diagnostics: String?
+        /// The JSON part's length of a framed answer (`FramedBody`), sent as `FineGrain-Header-Length`.
+        var headerLength: Int?
         init(_ status: HTTPResponse.Status, _ body: ByteBuffer, tokens: Int, contentType: String = "application/json", diagnostics: String? = nil) {
             (self.status, self.body, self.tokens, self.contentType, self.diagnostics) = (status, body, tokens, contentType, diagnostics)
         }
@@ -189,6 +206,7 @@ public enum FineGrainService {
             switch answer {
             case let .json(value): return Outcome(.ok, ByteBuffer(bytes: try value.serialized()), tokens: tokens)
             case let .bytes(bytes): return Outcome(.ok, bytes, tokens: tokens)
+            case .framed: return .refused(FineGrainError.invalidField(field: "body", reason: "a framed answer needs a framed request"))
             }
         } catch {
             return .refused(error)

@@ -17,10 +17,28 @@ public enum ServiceRequests {
     public static func verlAdvantages(estimator: String, batch: RolloutBatch, width: Int, params: [String: JSONValue] = [:],
                                       encoding: String, omitReturnsIfAdvantages: Bool = false,
                                       sharedMemory: (directory: String, name: String)? = nil) throws -> Data {
+        guard encoding != "framed" else { throw FineGrainError.invalidField(field: "encoding", reason: "\"framed\" bodies come from verlAdvantagesFramed") }
+        return try parts(estimator: estimator, batch: batch, width: width, params: params, encoding: encoding,
+                         omitReturnsIfAdvantages: omitReturnsIfAdvantages, sharedMemory: sharedMemory).header
+    }
+
+    /// A framed body (`FramedBody`): the short forms, with every dense tensor in the frame after the JSON
+    /// part; `headerLength` goes in the `FineGrain-Header-Length` HTTP header.
+    public static func verlAdvantagesFramed(estimator: String, batch: RolloutBatch, width: Int,
+                                            params: [String: JSONValue] = [:]) throws -> (body: Data, headerLength: Int) {
+        let (header, frame) = try parts(estimator: estimator, batch: batch, width: width, params: params, encoding: "framed",
+                                        omitReturnsIfAdvantages: true, sharedMemory: nil)
+        return (header + frame, header.count)
+    }
+
+    private static func parts(estimator: String, batch: RolloutBatch, width: Int, params: [String: JSONValue],
+                              encoding: String, omitReturnsIfAdvantages: Bool,
+                              sharedMemory: (directory: String, name: String)?) throws -> (header: Data, frame: Data) {
         let shm = encoding == "shm" ? sharedMemory : nil
         if encoding == "shm", shm == nil { throw FineGrainError.invalidField(field: "encoding", reason: "\"shm\" needs a shared-memory directory") }
-        let base64 = encoding != "json", short = encoding == "short" || shm != nil
-        var shared = Data()   // the bytes of the tensors sent by reference
+        let framed = encoding == "framed"
+        let base64 = encoding != "json", short = encoding == "short" || shm != nil || framed
+        var shared = Data()   // the bytes of the tensors sent by reference (the shm file or the frame)
         let shape = JSONValue.array([.number(Double(batch.count)), .number(Double(width))])
         func padded(_ column: [Double]) -> [Double] {
             var padded = [Double](repeating: 0, count: batch.count * width)
@@ -33,7 +51,7 @@ public enum ServiceRequests {
             let p = padded(column)
             let nonZero = p.indices.filter { p[$0] != 0 }
             // Sparse when that is smaller; by reference, only when it is also small inline (one reward per row).
-            if short, nonZero.count * 8 < p.count * 4, shm == nil || nonZero.count * 8 <= 1 << 16 {
+            if short, nonZero.count * 8 < p.count * 4, (shm == nil && !framed) || nonZero.count * 8 <= 1 << 16 {
                 var idx = Data(), val = Data()
                 for i in nonZero {
                     withUnsafeBytes(of: Int32(i).littleEndian) { idx.append(contentsOf: $0) }
@@ -42,10 +60,11 @@ public enum ServiceRequests {
                 return .object(["dtype": .string("float32"), "shape": shape, "indices": .string(idx.base64EncodedString()),
                                 "data": .string(val.base64EncodedString())])
             }
-            if let shm {
+            if shm != nil || framed {
                 let offset = shared.count
                 for x in p { withUnsafeBytes(of: Float(x).bitPattern.littleEndian) { shared.append(contentsOf: $0) } }
-                return .object(["dtype": .string("float32"), "shape": shape, "shm": .string(shm.name), "offset": .number(Double(offset))])
+                if framed { return .object(["dtype": .string("float32"), "shape": shape, "frame_offset": .number(Double(offset))]) }
+                return .object(["dtype": .string("float32"), "shape": shape, "shm": .string(shm!.name), "offset": .number(Double(offset))])
             }
             return WireTensor.encode(p, rows: batch.count, width: width, as: base64 ? .base64 : .json)
         }
@@ -79,12 +98,13 @@ public enum ServiceRequests {
             try Data(count: capacity).write(to: URL(fileURLWithPath: shm.directory + "/" + shm.name + "-answer"))
             doc["answer_shm"] = .object(["name": .string(shm.name + "-answer"), "offset": .number(0), "capacity": .number(Double(capacity))])
         }
-        return try JSONValue.object(doc).serialized()
+        return (try JSONValue.object(doc).serialized(), framed ? shared : Data())
     }
 
     /// Decodes a `[B, R]` output tensor of a response (any form the server sends, with the request's `mask`
     /// for `row_values`) to a flat C-order array.
-    public static func tensor(_ v: JSONValue, field: String, mask: [UInt8]? = nil) throws -> (shape: [Int], values: [Double]) {
+    /// `frame`: a framed answer's binary part, for `{"frame_offset"}` tensors.
+    public static func tensor(_ v: JSONValue, field: String, mask: [UInt8]? = nil, frame: ByteBuffer? = nil) throws -> (shape: [Int], values: [Double]) {
         if let o = v.objectValue, o["row_values"] != nil {
             let t = try WireTensor.decodeCompact(["dtype": o["dtype"] ?? .null, "shape": .array([o["shape"]?.arrayValue?.first ?? .null]),
                                                   "data": o["row_values"] ?? .null], field: field, rank: 1)
@@ -95,7 +115,7 @@ public enum ServiceRequests {
             let values = (0 ..< mask.count).map { i in t.values[i / shape[1]] * Double(mask[i]) }
             return (shape, values)
         }
-        let t = try WireTensor.decode(v, field: field, rank: 2)
+        let t = try WireTensor.decode(v, field: field, rank: 2, sources: TensorSources(frame: frame))
         return (t.shape, t.values)
     }
 }
@@ -105,12 +125,15 @@ public enum InProcessService {
     /// Parse the JSON body, decode the batch and compute the advantages (no answer encoding): what the
     /// issue's "decoding plus computing" means. Returns the token count.
     /// `sharedMemory`: the directory of `{"shm": ...}` references, as `finegrain serve --shm-dir` has it.
-    public static func decodeAndComputeAdvantages(_ body: ByteBuffer, sharedMemory: String? = nil) throws -> Int {
-        guard let o = try body.withUnsafeReadableBytes({ try JSONValue.parse(bytes: $0) }).objectValue else { throw FineGrainError.invalidField(field: "body", reason: "not an object") }
+    /// `headerLength`: the body is framed (`FramedBody`) with a JSON part this long.
+    public static func decodeAndComputeAdvantages(_ body: ByteBuffer, sharedMemory: String? = nil, headerLength: Int? = nil) throws -> Int {
+        let json = headerLength.map { body.getSlice(at: body.readerIndex, length: $0)! } ?? body
+        let frame = headerLength.map { body.getSlice(at: body.readerIndex + $0, length: body.readableBytes - $0)! }
+        guard let o = try json.withUnsafeReadableBytes({ try JSONValue.parse(bytes: $0) }).objectValue else { throw FineGrainError.invalidField(field: "body", reason: "not an object") }
         let name = o["estimator"]?.stringValue ?? ""
         let params = try Endpoints.decodeParams(o["params"])
         if let fields = o["verl"]?.objectValue {
-            let (batch, _, _) = try VerlEndpoint.decodeBatch(fields, shared: sharedMemory.map(SharedMemory.init))
+            let (batch, _, _) = try VerlEndpoint.decodeBatch(fields, sources: TensorSources(shared: sharedMemory.map(SharedMemory.init), frame: frame))
             return try Registry.advantages(name, batch: batch, params: params).advantages.count
         }
         let (_, _, _, doc) = try Endpoints.decode(o, methodField: "estimator")
@@ -118,8 +141,10 @@ public enum InProcessService {
     }
 
     /// The whole server-side pipeline of `POST /v1/advantages`: parse, decode, compute, encode the answer.
-    public static func advantagesRoute(_ body: ByteBuffer, sharedMemory: String? = nil) -> (status: Int, answer: ByteBuffer) {
-        let outcome = FineGrainService.compute(body, FineGrainService.advantagesWork(sharedMemory.map(SharedMemory.init)))
+    public static func advantagesRoute(_ body: ByteBuffer, sharedMemory: String? = nil, headerLength: Int? = nil) -> (status: Int, answer: ByteBuffer) {
+        let shared = sharedMemory.map(SharedMemory.init)
+        let outcome = headerLength.map { FramedBody.advantages(body, headerLength: $0, shared: shared) }
+            ?? FineGrainService.compute(body, FineGrainService.advantagesWork(shared))
         return (Int(outcome.status.code), outcome.body)
     }
 }

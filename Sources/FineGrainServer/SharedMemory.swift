@@ -115,20 +115,9 @@ public struct SharedMemory: Sendable {
 
     /// A tensor reference `{"dtype", "shape", "shm", "offset"}` decoded to Doubles (C order).
     func decode(_ o: [String: JSONValue], field: String, rank: Int) throws -> WireTensor {
-        guard let dtype = o["dtype"]?.stringValue, let size = WireTensor.byteSize[dtype] else {
-            throw FineGrainError.invalidField(field: "\(field).dtype", reason: "missing or not one of float32, float64, int32, int64, uint8, bool")
-        }
-        guard let shapeJSON = o["shape"]?.arrayValue, shapeJSON.count == rank,
-              let shape = Optional(shapeJSON.compactMap { $0.doubleValue.flatMap { $0 >= 0 && $0 == $0.rounded() && $0 < 1e12 ? Int($0) : nil } }),
-              shape.count == rank else {
-            throw FineGrainError.invalidField(field: "\(field).shape", reason: "must be a list of \(rank) non-negative integers")
-        }
+        let (dtype, size, shape, count) = try WireTensor.referenceHeader(o, field: field, rank: rank)
         guard let name = o["shm"]?.stringValue else { throw FineGrainError.invalidField(field: "\(field).shm", reason: "must be a file name") }
         let offset = try Self.integer(o["offset"], field: "\(field).offset")
-        var count = 1, overflow = false
-        for d in shape + [size] where !overflow { (count, overflow) = count.multipliedReportingOverflow(by: d) }
-        guard !overflow else { throw FineGrainError.invalidField(field: "\(field).shape", reason: "\(shape) is too large") }
-        count /= size
         let file = try openFile(name, offset: offset, count: count * size, writable: false, field: "\(field).shm")
         // pread into a chunk, not mmap: a client that truncates its file mid-request then gets a 400, where a
         // mapping would take the server down with SIGBUS.
@@ -137,14 +126,7 @@ public struct SharedMemory: Sendable {
             n = 0
             do {
                 try file.read(offset: offset, count: count * size, field: "\(field).shm") { b, first in
-                    let o = out.baseAddress! + first / size, m = b.count / size
-                    switch dtype {
-                    case "float32": for k in 0 ..< m { o[k] = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self)))) }
-                    case "float64": for k in 0 ..< m { o[k] = Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self))) }
-                    case "int32": for k in 0 ..< m { o[k] = Double(Int32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: Int32.self))) }
-                    case "int64": for k in 0 ..< m { o[k] = Double(Int64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: Int64.self))) }
-                    default: for k in 0 ..< m { o[k] = Double(b[k]) }   // uint8, bool
-                    }
+                    WireTensor.widen(b, dtype: dtype, into: out.baseAddress! + first / size)
                 }
                 n = count
             } catch { failure = error; out.baseAddress!.initialize(repeating: 0, count: count); n = count }

@@ -15,7 +15,7 @@ enum VerlAnswer {
     /// (`WireShortForms`); tensors that are a per-row value times it are then sent as `row_values`.
     static func write(_ out: AdvantageOutput, rows: Int, width: Int, encoding: WireTensor.Encoding,
                       omitReturnsIfAdvantages: Bool, rowValuesMask: [UInt8]? = nil,
-                      area: inout SharedMemory.AnswerArea?) throws -> ByteBuffer {
+                      area: inout AnswerDestination?) throws -> ByteBuffer {
         let same = out.returns.map { $0 == out.advantages } ?? true
         let tensors = (omitReturnsIfAdvantages && same) ? 1 : 2
         // An outcome estimator says so (`rowValues`, exact by construction); otherwise the scan decides.
@@ -50,14 +50,14 @@ enum VerlAnswer {
 
     /// `writeTensor(_:rows:width:encoding:to:area:)` with no shared-memory area.
     static func writeTensor(_ values: [Double], rows: Int, width: Int, encoding: WireTensor.Encoding, to buffer: inout ByteBuffer) throws {
-        var none: SharedMemory.AnswerArea?
+        var none: AnswerDestination?
         try writeTensor(values, rows: rows, width: width, encoding: encoding, to: &buffer, area: &none)
     }
 
     /// One `[rows, width]` tensor: `{"data": "<base64>", "dtype": "float32", "shape": [rows, width]}`, nested
     /// lists, or, when the request gave an `answer_shm` area, a reference to the float32 bytes written there.
     static func writeTensor(_ values: [Double], rows: Int, width: Int, encoding: WireTensor.Encoding,
-                            to buffer: inout ByteBuffer, area: inout SharedMemory.AnswerArea?) throws {
+                            to buffer: inout ByteBuffer, area: inout AnswerDestination?) throws {
         if area != nil {
             buffer.writeString(try area!.write(values, rows: rows, width: width))
             return

@@ -1,4 +1,5 @@
 import FineGrain
+import NIOCore
 
 /// `POST /v1/advantages` with a verl-layout batch: the padded `[B, R]` tensors a verl estimator receives
 /// (`token_level_rewards`, `response_mask`, `index` = `uid`, and `values`, `old_log_probs`, ... where the
@@ -20,9 +21,10 @@ enum VerlEndpoint {
     static let rowFields: Set<String> = ["reward_baselines"]
     static let groupFields: Set<String> = ["index", "uid"]
 
-    /// `shared`: the server's shared-memory directory (`SharedMemory`), nil when it has none; then
-    /// `{"shm": ...}` tensors and `answer_shm` are refused.
-    static func advantages(_ body: [String: JSONValue], shared: SharedMemory? = nil) throws -> (ServiceAnswer, tokens: Int) {
+    /// `sources`: where tensors sent by reference live (`TensorSources`: the server's shared-memory
+    /// directory, nil when it has none, and a framed body's binary part). A framed request is answered
+    /// framed: dense answer tensors go into the answer's binary part (`answerInFrame`).
+    static func advantages(_ body: [String: JSONValue], sources: TensorSources = .none, answerInFrame: Bool = false) throws -> (ServiceAnswer, tokens: Int) {
         guard let name = body["estimator"]?.stringValue else {
             throw FineGrainError.invalidField(field: "estimator", reason: "missing or not a string")
         }
@@ -40,16 +42,17 @@ enum VerlEndpoint {
             return b
         }
         let omit = try flag("omit_returns_if_advantages"), rowValues = try flag("row_values_if_constant")
-        var area: SharedMemory.AnswerArea?
+        var area: AnswerDestination? = answerInFrame ? .frame(ByteBuffer()) : nil
         if let v = body["answer_shm"], !v.isNull {
-            guard let shared else { throw SharedMemory.off }
-            area = try shared.answerArea(v)
+            guard let shared = sources.shared else { throw SharedMemory.off }
+            area = .shared(try shared.answerArea(v))
         }
-        let (batch, width, anyCompact) = try decodeBatch(fields, shared: shared)
+        let (batch, width, anyCompact) = try decodeBatch(fields, sources: sources)
         let out = try Registry.advantages(name, batch: batch, params: params)
         let encoding = try responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
         let answer = try VerlAnswer.write(out, rows: batch.count, width: width, encoding: encoding, omitReturnsIfAdvantages: omit,
                                           rowValuesMask: rowValues ? batch.mask : nil, area: &area)
+        if case let .frame(frame)? = area { return (.framed(header: answer, frame: frame), batch.tokenCount) }
         return (.bytes(answer), batch.tokenCount)
     }
 
@@ -63,14 +66,14 @@ enum VerlEndpoint {
 
     /// A full-width ragged batch from verl's padded fields: with every row R long, the ragged column of a
     /// `[B, R]` tensor is its C-order buffer, so no copy beyond the decode is needed.
-    static func decodeBatch(_ fields: [String: JSONValue], shared: SharedMemory? = nil) throws -> (RolloutBatch, width: Int, anyCompact: Bool) {
+    static func decodeBatch(_ fields: [String: JSONValue], sources: TensorSources = .none) throws -> (RolloutBatch, width: Int, anyCompact: Bool) {
         guard let maskJSON = fields["response_mask"] else {
             throw FineGrainError.missingField(field: "verl.response_mask", method: "verl layout")
         }
         guard fields["token_level_rewards"] != nil else {
             throw FineGrainError.missingField(field: "verl.token_level_rewards", method: "verl layout")
         }
-        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask", shared: shared)
+        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask", sources: sources)
         let (b, width) = (mask.shape[0], mask.shape[1])
         guard b > 0 else { throw FineGrainError.invalidField(field: "verl.response_mask", reason: "the batch is empty (0 rows)") }
         let maskBytes = mask.mask
@@ -82,7 +85,7 @@ enum VerlEndpoint {
                                  lengths: [Int](repeating: width, count: b), mask: maskBytes)
         var anyCompact = mask.wasCompact
         for (key, json) in fields where tokenFields.contains(key) && key != "response_mask" {
-            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2, shared: shared)
+            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2, sources: sources)
             guard t.shape == mask.shape else {
                 throw FineGrainError.invalidField(field: "verl.\(key)", reason: "has shape \(t.shape); response_mask has \(mask.shape)")
             }
@@ -101,7 +104,7 @@ enum VerlEndpoint {
             }
         }
         if let json = fields["reward_baselines"] {
-            let t = try WireTensor.decode(json, field: "verl.reward_baselines", rank: 1, shared: shared)
+            let t = try WireTensor.decode(json, field: "verl.reward_baselines", rank: 1, sources: sources)
             guard t.values.count == b else {
                 throw FineGrainError.invalidField(field: "verl.reward_baselines", reason: "has \(t.values.count) entries for \(b) rows")
             }

@@ -23,13 +23,11 @@ struct WireTensor {
     enum Encoding: String { case json, base64 }
 
     /// Decodes field `field` (named in every error) from either encoding; `rank` is 1 or 2.
-    /// `shared`: the server's shared-memory directory, for `{"shm": ...}` references (`SharedMemory`).
-    static func decode(_ v: JSONValue, field: String, rank: Int, shared: SharedMemory? = nil) throws -> WireTensor {
+    /// `sources`: where tensors sent by reference live (`{"shm": ...}` in the server's shared-memory
+    /// directory, `{"frame_offset": ...}` in a framed body's binary part; `TensorSources`).
+    static func decode(_ v: JSONValue, field: String, rank: Int, sources: TensorSources = .none) throws -> WireTensor {
         if let o = v.objectValue {
-            if o["shm"] != nil {
-                guard let shared else { throw SharedMemory.off }
-                return try shared.decode(o, field: field, rank: rank)
-            }
+            if o["shm"] != nil || o["frame_offset"] != nil { return try sources.decode(o, field: field, rank: rank) }
             return o["indices"] != nil ? try decodeSparse(o, field: field, rank: rank) : try decodeCompact(o, field: field, rank: rank)
         }
         guard let outer = v.arrayValue else {
@@ -98,7 +96,7 @@ struct WireTensor {
 
     /// A `[B, R]` 0/1 mask as bytes. A compact uint8 / bool mask (what the Python client sends) decodes
     /// straight into the byte array; any other form goes through `decode` and is checked value by value.
-    static func decodeMask(_ v: JSONValue, field: String, shared: SharedMemory? = nil) throws -> (shape: [Int], mask: [UInt8], wasCompact: Bool) {
+    static func decodeMask(_ v: JSONValue, field: String, sources: TensorSources = .none) throws -> (shape: [Int], mask: [UInt8], wasCompact: Bool) {
         let fromValues = { (t: WireTensor) throws -> [UInt8] in
             var notBinary = false
             let bytes = t.values.withUnsafeBufferPointer { m in
@@ -119,8 +117,8 @@ struct WireTensor {
             let (shape, mask) = try decodeLengthsMask(o, field: field)
             return (shape, mask, true)
         }
-        guard let o = v.objectValue, o["shm"] == nil, o["dtype"]?.stringValue == "uint8" || o["dtype"]?.stringValue == "bool" else {
-            let t = try decode(v, field: field, rank: 2, shared: shared)
+        guard let o = v.objectValue, o["shm"] == nil, o["frame_offset"] == nil, o["dtype"]?.stringValue == "uint8" || o["dtype"]?.stringValue == "bool" else {
+            let t = try decode(v, field: field, rank: 2, sources: sources)
             return (t.shape, try fromValues(t), t.wasCompact)
         }
         var (dtype, shape, text, count) = try compactHeader(o, field: field, rank: 2)
@@ -161,6 +159,35 @@ struct WireTensor {
     }
 
     static let byteSize: [String: Int] = ["float32": 4, "float64": 8, "int32": 4, "int64": 8, "uint8": 1, "bool": 1]
+
+    /// Widens `bytes` (whole little-endian values of `dtype`) to Doubles at `out`.
+    @inline(__always)
+    static func widen(_ b: UnsafeRawBufferPointer, dtype: String, into o: UnsafeMutablePointer<Double>) {
+        switch dtype {
+        case "float32": for k in 0 ..< b.count / 4 { o[k] = Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: UInt32.self)))) }
+        case "float64": for k in 0 ..< b.count / 8 { o[k] = Double(bitPattern: UInt64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: UInt64.self))) }
+        case "int32": for k in 0 ..< b.count / 4 { o[k] = Double(Int32(littleEndian: b.loadUnaligned(fromByteOffset: k &* 4, as: Int32.self))) }
+        case "int64": for k in 0 ..< b.count / 8 { o[k] = Double(Int64(littleEndian: b.loadUnaligned(fromByteOffset: k &* 8, as: Int64.self))) }
+        default: for k in 0 ..< b.count { o[k] = Double(b[k]) }   // uint8, bool
+        }
+    }
+
+    /// The checked header of a tensor sent by reference (`{"dtype", "shape", ...}`): its dtype, byte size
+    /// per value, shape and value count (overflow-checked).
+    static func referenceHeader(_ o: [String: JSONValue], field: String, rank: Int) throws -> (dtype: String, size: Int, shape: [Int], count: Int) {
+        guard let dtype = o["dtype"]?.stringValue, let size = byteSize[dtype] else {
+            throw FineGrainError.invalidField(field: "\(field).dtype", reason: "missing or not one of float32, float64, int32, int64, uint8, bool")
+        }
+        guard let shapeJSON = o["shape"]?.arrayValue, shapeJSON.count == rank,
+              let shape = Optional(shapeJSON.compactMap { $0.doubleValue.flatMap { $0 >= 0 && $0 == $0.rounded() && $0 < 1e12 ? Int($0) : nil } }),
+              shape.count == rank else {
+            throw FineGrainError.invalidField(field: "\(field).shape", reason: "must be a list of \(rank) non-negative integers")
+        }
+        var bytes = 1, overflow = false
+        for d in shape + [size] where !overflow { (bytes, overflow) = bytes.multipliedReportingOverflow(by: d) }
+        guard !overflow else { throw FineGrainError.invalidField(field: "\(field).shape", reason: "\(shape) is too large") }
+        return (dtype, size, shape, bytes / size)
+    }
 
     /// Encodes `values` (`[rows * width]`, C order) as float32 in the chosen encoding.
     static func encode(_ values: [Double], rows: Int, width: Int, as encoding: Encoding) -> JSONValue {

@@ -47,8 +47,10 @@ final class BlockingClient {
     deinit { close(fd) }
 
     /// POSTs `body` (JSON) to `path`; returns the status and the answer's body length.
-    func post(_ path: String, body: [UInt8]) throws -> (status: Int, bodyBytes: Int) {
-        let head = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
+    /// `headerLength`: send a framed body (`FramedBody`) with a JSON part this long.
+    func post(_ path: String, body: [UInt8], headerLength: Int? = nil) throws -> (status: Int, bodyBytes: Int) {
+        let type = headerLength.map { "application/x-finegrain-framed\r\nFineGrain-Header-Length: \($0)" } ?? "application/json"
+        let head = Array("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n\r\n".utf8)
         // Head and body in one writev, as CPython's http.client joins a bytes body to its head in one
         // send(): two sends make the server wake twice for a small request (Nagle / delayed-ACK aside).
         try sendAll(head, body)

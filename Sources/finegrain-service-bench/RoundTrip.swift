@@ -22,8 +22,8 @@ struct RoundTrip: AsyncParsableCommand {
     @Option(help: "Columns (response length; every row is padded to it, as in verl).") var width = 1024
     @Option(help: "Timed repeats per case (median reported).") var repeats = 20
     @Option(help: "Estimators.") var estimators = "grpo,gae"
-    @Option(help: "Encodings: short (the Python client's default: lossless short forms), base64 (dense compact), json; shm (short forms, dense tensors and the answer by reference to files in --shm-dir) when --shm-dir is given.")
-    var encodings = "short,base64,json"
+    @Option(help: "Encodings: short (lossless short forms in JSON), framed (short forms, dense tensors as raw bytes after the JSON: the Python client's default), base64 (dense compact), json; shm (dense tensors and the answer by reference to files in --shm-dir) when --shm-dir is given.")
+    var encodings = "short,framed,base64,json"
     @Option(help: "The server's --shm-dir (same-host shared-memory transport); adds the shm encoding.") var shmDir: String?
     @Flag(help: "JSON lines instead of a table.") var json = false
 
@@ -46,9 +46,15 @@ struct RoundTrip: AsyncParsableCommand {
                 for encoding in encodings {
                     // As the Python client sends it: uint8 (or row-lengths) mask, no second copy of returns equal to the
                     // advantages; "short" adds sparse rewards and per-row answers (WireShortForms).
-                    let body = try ServiceRequests.verlAdvantages(estimator: estimator, batch: batch, width: width, encoding: encoding,
+                    var headerLength: Int?
+                    let body: Data
+                    if encoding == "framed" {
+                        (body, headerLength) = try ServiceRequests.verlAdvantagesFramed(estimator: estimator, batch: batch, width: width)
+                    } else {
+                        body = try ServiceRequests.verlAdvantages(estimator: estimator, batch: batch, width: width, encoding: encoding,
                                                                   omitReturnsIfAdvantages: true,
                                                                   sharedMemory: shmDir.map { ($0, "fg-roundtrip-\(getpid())-\(estimator)") })
+                    }
                     let bodyBuffer = ByteBuffer(bytes: body)
                     let clock = ContinuousClock()
                     var inProc = [Double](), pipeline = [Double](), trip = [Double](), ahc = [Double]()
@@ -59,16 +65,16 @@ struct RoundTrip: AsyncParsableCommand {
                     // load hits the in-process and the served figures alike (2 warm-up repeats).
                     for i in 0 ..< repeats + 2 {
                         let t0 = clock.now
-                        _ = try InProcessService.decodeAndComputeAdvantages(bodyBuffer, sharedMemory: shmDir)
+                        _ = try InProcessService.decodeAndComputeAdvantages(bodyBuffer, sharedMemory: shmDir, headerLength: headerLength)
                         let t1 = clock.now
-                        let (status, answer) = InProcessService.advantagesRoute(bodyBuffer, sharedMemory: shmDir)
+                        let (status, answer) = InProcessService.advantagesRoute(bodyBuffer, sharedMemory: shmDir, headerLength: headerLength)
                         let t2 = clock.now
                         guard status == 200 else { throw ValidationError("in-process \(estimator) answered \(status): \(String(buffer: answer).prefix(300))") }
                         answerBytes = answer.readableBytes
-                        let (served, n) = try blocking.post("/v1/advantages", body: bodyBytes)
+                        let (served, n) = try blocking.post("/v1/advantages", body: bodyBytes, headerLength: headerLength)
                         let t3 = clock.now
                         guard served == 200, n == answerBytes else { throw ValidationError("\(estimator) answered \(served) with \(n) bytes") }
-                        let (viaAHC, body) = try await post(client, ahcURL(url, "/v1/advantages"), bodyBuffer)
+                        let (viaAHC, body) = try await post(client, ahcURL(url, "/v1/advantages"), bodyBuffer, headerLength: headerLength)
                         let t4 = clock.now
                         guard viaAHC == 200 else { throw ValidationError("\(estimator) answered \(viaAHC): \(String(buffer: body).prefix(300))") }
                         if i >= 2 {

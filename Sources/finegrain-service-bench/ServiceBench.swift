@@ -82,10 +82,11 @@ func makeClient(connections: Int) -> HTTPClient {
 }
 
 /// POSTs `body` and collects the whole answer; returns the status and the answer's bytes.
-func post(_ client: HTTPClient, _ url: String, _ body: ByteBuffer) async throws -> (Int, ByteBuffer) {
+func post(_ client: HTTPClient, _ url: String, _ body: ByteBuffer, headerLength: Int? = nil) async throws -> (Int, ByteBuffer) {
     var request = HTTPClientRequest(url: url)
     request.method = .POST
-    request.headers.add(name: "Content-Type", value: "application/json")
+    request.headers.add(name: "Content-Type", value: headerLength == nil ? "application/json" : "application/x-finegrain-framed")
+    if let headerLength { request.headers.add(name: "FineGrain-Header-Length", value: String(headerLength)) }
     request.body = .bytes(body)
     let response = try await client.execute(request, timeout: .seconds(300))
     let answer = try await response.body.collect(upTo: 1 << 30)

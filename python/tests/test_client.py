@@ -146,9 +146,33 @@ def test_padded_json_and_base64_agree(client, estimator, params):
     kw = {"values": values} if estimator == "gae" else {}
     a64, r64 = client.advantages_padded(estimator, tlr, mask, index=groups, params=params, encoding="base64", **kw)
     aj, rj = client.advantages_padded(estimator, tlr, mask, index=groups, params=params, encoding="json", **kw)
+    af, rf = client.advantages_padded(estimator, tlr, mask, index=groups, params=params, encoding="framed", **kw)
     assert a64.dtype == np.float32 and a64.shape == tlr.shape and r64.shape == tlr.shape
     np.testing.assert_allclose(a64, aj, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(r64, rj, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(af, a64)   # the same float32 values, raw instead of base64
+    np.testing.assert_array_equal(rf, r64)
+
+
+def test_framed_is_the_default_and_carries_dense_tensors_both_ways(client, monkeypatch):
+    groups, mask, tlr, *_rest, values = padded_batch(3)
+    seen = {}
+    inner = client._post_framed
+
+    def spy(path, body, frame):
+        doc, answer_frame = inner(path, body, frame)
+        seen.update(body=body, frame=frame, doc=doc, answer_bytes=len(answer_frame))
+        return doc, answer_frame
+
+    monkeypatch.setattr(client, "_post_framed", spy)
+    adv, ret = client.advantages_padded("gae", tlr, mask, index=groups, values=values, params={"gamma": 0.99, "lam": 0.9})
+    assert "frame_offset" in seen["body"]["verl"]["values"] and seen["frame"].size == values.astype(np.float32).nbytes
+    assert "frame_offset" in seen["doc"]["advantages"] and "frame_offset" in seen["doc"]["returns"]
+    assert seen["answer_bytes"] == 2 * 4 * mask.size
+    a64, r64 = client.advantages_padded("gae", tlr, mask, index=groups, values=values, params={"gamma": 0.99, "lam": 0.9},
+                                        encoding="base64")
+    np.testing.assert_array_equal(adv, a64)
+    np.testing.assert_array_equal(ret, r64)
 
 
 def test_padded_grpo_matches_reference_and_rollouts_form(client):

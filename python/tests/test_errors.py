@@ -56,7 +56,7 @@ def test_nan_reward_rollouts_is_400(client):
     assert e.value.status == 400 and e.value.message
 
 
-@pytest.mark.parametrize("encoding", ["base64", "json"])
+@pytest.mark.parametrize("encoding", ["framed", "base64", "json"])
 def test_nan_reward_padded_is_400(client, encoding):
     tlr = np.array([[0.0, np.nan], [0.0, 1.0]], dtype=np.float32)
     with pytest.raises(FineGrainError) as e:

@@ -10,7 +10,7 @@ A tensor travels either as nested JSON lists or as the compact object
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -83,11 +83,7 @@ def encode(x: Any, encoding: str = "base64", raw: bool = False) -> Any:
         return a.tolist()
     if encoding != "base64":
         raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
-    name = {np.dtype(np.bool_): "bool"}.get(a.dtype)
-    if name is None:
-        name = {"f4": "float32", "f8": "float64", "i4": "int32", "i8": "int64", "u1": "uint8"}[
-            f"{a.dtype.kind}{a.dtype.itemsize}"
-        ]
+    name = _dtype_name(a)
     wire = np.ascontiguousarray(a, dtype=WIRE_DTYPES[name])
     data = base64.b64encode(memoryview(wire).cast("B"))
     return {"dtype": name, "shape": list(a.shape), "data": RawBase64(data) if raw else data.decode("ascii")}
@@ -125,11 +121,36 @@ def encode_short(x: Any, raw: bool = False) -> Any:
 #: Dense tensors at least this large go by shared-memory reference when the client has a ``shm_dir``.
 SHM_MIN_BYTES = 1 << 16
 
+#: Content type of a framed body (the server's ``FramedBody``): JSON part, then raw tensor bytes.
+FRAMED = "application/x-finegrain-framed"
 
-def encode_column(x: Any, encoding: str = "base64", raw: bool = False, short: bool = False, shm: Any = None) -> Any:
+
+class Frame:
+    """The binary part of a framed request: tensors appended as little-endian C-order bytes."""
+
+    def __init__(self) -> None:
+        self.chunks: List[bytes] = []
+        self.size = 0
+
+    def put(self, a: np.ndarray) -> Dict[str, Any]:
+        name = _dtype_name(a)
+        data = np.ascontiguousarray(a, dtype=WIRE_DTYPES[name]).tobytes()
+        ref = {"dtype": name, "shape": list(a.shape), "frame_offset": self.size}
+        self.chunks.append(data)
+        self.size += len(data)
+        return ref
+
+
+def _dtype_name(a: np.ndarray) -> str:
+    name = {np.dtype(np.bool_): "bool"}.get(a.dtype)
+    return name or {"f4": "float32", "f8": "float64", "i4": "int32", "i8": "int64", "u1": "uint8"}[f"{a.dtype.kind}{a.dtype.itemsize}"]
+
+
+def encode_column(x: Any, encoding: str = "base64", raw: bool = False, short: bool = False, shm: Any = None,
+                  frame: Optional[Frame] = None) -> Any:
     """One verl column for a request: nested lists (``"json"``); else the sparse form when ``short`` and
     smaller, a shared-memory reference (``shm``, a :class:`finegrain._shm.SharedFiles`) for a large dense
-    tensor, or the compact base64 form."""
+    tensor, raw bytes in the body's frame (``frame``), or the compact base64 form."""
     if encoding == "json":
         return encode(x, "json")
     a = _wire_array(x)
@@ -138,6 +159,8 @@ def encode_column(x: Any, encoding: str = "base64", raw: bool = False, short: bo
         return sparse
     if shm is not None and a.nbytes >= SHM_MIN_BYTES:
         return shm.put(a)
+    if frame is not None:
+        return frame.put(a)
     return encode(a, "base64", raw=raw)
 
 
@@ -156,11 +179,12 @@ def encode_mask_short(x: Any, raw: bool = False) -> Any:
     return encode(m, "base64", raw=raw)
 
 
-def decode(obj: Any, dtype: Any = np.float32, mask: Any = None, shm: Any = None) -> np.ndarray:
+def decode(obj: Any, dtype: Any = np.float32, mask: Any = None, shm: Any = None, frame: Any = None) -> np.ndarray:
     """Decode a tensor from either wire form into a numpy array of ``dtype`` (C-contiguous).
 
     ``{"shm": file, "offset": ...}`` (an answer written into the client's shared-memory answer file) is
-    read from ``shm`` (the client's :class:`finegrain._shm.SharedFiles`).
+    read from ``shm`` (the client's :class:`finegrain._shm.SharedFiles`); ``{"frame_offset": k}`` from
+    ``frame``, the binary part of a framed answer.
 
     ``{"row_values": ..., "shape": [B, R]}`` (an outcome estimator's per-row value, sent when the request
     set ``row_values_if_constant``) expands to ``row_values[:, None] * mask``: pass the request's mask."""
@@ -176,6 +200,15 @@ def decode(obj: Any, dtype: Any = np.float32, mask: Any = None, shm: Any = None)
         out = np.empty(m.shape, dtype=dtype)
         np.multiply(rows.astype(np.float32)[:, None], m, out=out, casting="unsafe")
         return out
+    if isinstance(obj, dict) and "frame_offset" in obj:
+        if frame is None:
+            raise ValueError("a frame_offset tensor outside a framed answer")
+        wire = WIRE_DTYPES[obj["dtype"]]
+        shape = tuple(int(s) for s in obj["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        if int(obj["frame_offset"]) + count * wire.itemsize > len(frame):
+            raise ValueError(f"tensor at frame offset {obj['frame_offset']} runs past the answer's frame ({len(frame)} bytes)")
+        return np.frombuffer(frame, dtype=wire, count=count, offset=int(obj["frame_offset"])).reshape(shape).astype(dtype, copy=True)
     if isinstance(obj, dict) and "shm" in obj:
         if shm is None:
             raise ValueError("the server answered by shared-memory reference to a client without shm_dir")

@@ -38,6 +38,18 @@ class FineGrainConnectionError(FineGrainError):
         super().__init__(None, message)
 
 
+def _error_from(status: int, reason: str, raw: bytes, what: str) -> FineGrainError:
+    """The error for a 4xx/5xx answer: the server's ``{"error": ...}`` message when there is one."""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        doc = json.loads(text) if text else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        return FineGrainError(status, doc["error"], doc)
+    return FineGrainError(status, f"{reason} ({what})" + (f": {text[:500]}" if text else ""), text or None)
+
+
 def _json_default(x: Any) -> Any:
     """json.dumps fallback: numpy arrays/scalars and torch tensors become plain lists/numbers."""
     if isinstance(x, np.generic):

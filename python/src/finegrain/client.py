@@ -24,7 +24,8 @@ import numpy as np
 
 from . import _tensors
 from ._shm import SharedFiles
-from ._wire import FineGrainConnectionError, FineGrainError, _dump_body, _index_list, _json_default, _UnixHTTPConnection
+from ._wire import (FineGrainConnectionError, FineGrainError, _dump_body, _error_from, _index_list, _json_default,
+                    _UnixHTTPConnection)
 
 __all__ = ["DEFAULT_URL", "Client", "FineGrainError", "FineGrainConnectionError", "client_from_env", "shared_client"]
 
@@ -122,20 +123,29 @@ class Client:
             payload = _dump_body(body)
             headers["Content-Type"] = "application/json"
         status, reason, raw, _ = self._send(method, path, payload, headers)
+        if status >= 400:
+            raise _error_from(status, reason, raw, f"{method} {path}")
         text = raw.decode("utf-8", errors="replace")
         try:
             doc = json.loads(text) if text else None
         except ValueError:
             doc = None
-        if status >= 400:
-            if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-                message = doc["error"]
-            else:
-                message = f"{reason} ({method} {path})" + (f": {text[:500]}" if text else "")
-            raise FineGrainError(status, message, doc if doc is not None else (text or None))
         if doc is None and text:
             raise FineGrainError(status, f"answer to {method} {path} is not JSON: {text[:200]}", text)
         return doc
+
+    def _post_framed(self, path: str, body: Any, frame: "_tensors.Frame") -> Tuple[Any, memoryview]:
+        """POST a framed body (JSON part, then ``frame``'s bytes); returns the answer's JSON part and frame."""
+        header = _dump_body(body)
+        status, reason, raw, headers = self._send("POST", path, b"".join([header, *frame.chunks]), {
+            "Content-Type": _tensors.FRAMED, "FineGrain-Header-Length": str(len(header)), "Accept": _tensors.FRAMED})
+        if status >= 400:
+            raise _error_from(status, reason, raw, f"POST {path}")
+        n = headers.get("FineGrain-Header-Length")
+        if not (n or "").isdigit() or int(n) > len(raw):
+            raise FineGrainError(status, f"answer to POST {path} is not framed (FineGrain-Header-Length {n!r})", raw[:200])
+        view = memoryview(raw)
+        return json.loads(bytes(view[:int(n)])), view[int(n):]
 
     def _send(self, method: str, path: str, payload: Optional[bytes],
               headers: Dict[str, str]) -> Tuple[int, str, bytes, Any]:
@@ -234,13 +244,7 @@ class Client:
         status, reason, raw, headers = self._send("POST", path, payload, {
             "Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"})
         if status >= 400:
-            text = raw.decode("utf-8", errors="replace")
-            try:
-                doc = json.loads(text)
-            except ValueError:
-                doc = None
-            message = doc["error"] if isinstance(doc, dict) and isinstance(doc.get("error"), str) else f"{reason}: {text[:500]}"
-            raise FineGrainError(status, message, doc if doc is not None else (text or None))
+            raise _error_from(status, reason, raw, "POST /v1/advantages")
         self.last_diagnostics = json.loads(headers.get("FineGrain-Diagnostics") or "{}")
         return raw
 
@@ -248,7 +252,7 @@ class Client:
                           index: Optional[Sequence[Any]] = None, values: Any = None,
                           old_log_probs: Any = None, ref_log_prob: Any = None,
                           reward_baselines: Any = None, params: Optional[Mapping[str, Any]] = None,
-                          encoding: str = "base64") -> Tuple[np.ndarray, np.ndarray]:
+                          encoding: str = "framed") -> Tuple[np.ndarray, np.ndarray]:
         """``POST /v1/advantages``, verl form: padded ``[B, R]`` tensors in, ``(advantages, returns)`` out.
 
         Args:
@@ -259,7 +263,8 @@ class Client:
             values, old_log_probs, ref_log_prob: optional ``[B, R]`` columns the estimator may need.
             reward_baselines: optional ``[B]`` (ReMax).
             params: estimator parameters.
-            encoding: ``"base64"`` (compact, default) or ``"json"`` (nested lists) for both directions.
+            encoding: ``"framed"`` (default: dense tensors as raw bytes after the JSON, both directions),
+                ``"base64"`` (compact tensors inside the JSON) or ``"json"`` (nested lists).
 
         Inputs may be numpy arrays, nested lists or torch tensors (moved to the CPU).
 
@@ -268,17 +273,20 @@ class Client:
             positions hold what verl computes there). If the server sends no ``returns`` (an estimator
             without them), the advantages are returned twice, as verl's outcome estimators do.
         """
-        if encoding not in ("base64", "json"):
-            raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
-        raw = encoding == "base64"
+        if encoding not in ("framed", "base64", "json"):
+            raise ValueError(f"unknown encoding {encoding!r} (expected 'framed', 'base64' or 'json')")
+        raw = encoding != "json"
         shm = self._shm if raw else None
+        # Framed unless shared memory carries the big tensors (then the answer goes there too).
+        frame = _tensors.Frame() if encoding == "framed" and shm is None else None
         if shm is not None:
             shm.begin()
         response_mask = _tensors.as_numpy(response_mask)  # once: sent, then used to expand row_values
         # base64: the lossless short forms where they are smaller (sparse outcome rewards, a row-lengths
         # mask; the server's WireShortForms), else shared-memory references (shm_dir) or dense compact tensors.
         verl: Dict[str, Any] = {
-            "token_level_rewards": _tensors.encode_column(token_level_rewards, encoding, raw=raw, short=True, shm=shm),
+            "token_level_rewards": _tensors.encode_column(token_level_rewards, encoding, raw=raw, short=True, shm=shm,
+                                                          frame=frame),
             "response_mask": (_tensors.encode_mask_short(response_mask, raw=True) if raw
                               else _tensors.encode(response_mask, encoding)),
         }
@@ -287,23 +295,29 @@ class Client:
         for key, val in (("values", values), ("old_log_probs", old_log_probs),
                          ("ref_log_prob", ref_log_prob), ("reward_baselines", reward_baselines)):
             if val is not None:
-                verl[key] = _tensors.encode_column(val, encoding, raw=raw, shm=shm if key != "reward_baselines" else None)
+                verl[key] = _tensors.encode_column(val, encoding, raw=raw, frame=frame,
+                                                   shm=shm if key != "reward_baselines" else None)
         # Outcome estimators (GRPO, RLOO, ...) return the advantages as returns: the server then sends one
         # tensor and says so, and the copy is made here (half the answer's bytes).
-        body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": encoding,
+        body: Dict[str, Any] = {"estimator": estimator, "verl": verl, "encoding": "base64" if raw else "json",
                                 "omit_returns_if_advantages": True, "row_values_if_constant": raw}
         if params:
             body["params"] = dict(params)
         if shm is not None and response_mask.ndim == 2:  # room for advantages and returns as float32
             body["answer_shm"] = shm.answer_area(2 * 4 * response_mask.size)
-        doc = self.request("POST", "/v1/advantages", body)
+        answer_frame = None
+        if frame is not None:
+            doc, answer_frame = self._post_framed("/v1/advantages", body, frame)
+        else:
+            doc = self.request("POST", "/v1/advantages", body)
         self.last_diagnostics = doc.get("diagnostics") or {}
         if "advantages" not in doc:
             raise FineGrainError(200, f"answer has no 'advantages' (keys: {sorted(doc)})", doc)
-        adv = _tensors.decode(doc["advantages"], np.float32, mask=response_mask, shm=shm)
+        adv = _tensors.decode(doc["advantages"], np.float32, mask=response_mask, shm=shm, frame=answer_frame)
         # No "returns" (``returns_are_advantages``, or an estimator without them): verl's outcome estimators
         # hand back the advantages twice.
-        ret = (_tensors.decode(doc["returns"], np.float32, mask=response_mask, shm=shm) if doc.get("returns") is not None
+        ret = (_tensors.decode(doc["returns"], np.float32, mask=response_mask, shm=shm, frame=answer_frame)
+               if doc.get("returns") is not None
                else adv.copy())
         return adv, ret
 

@@ -263,7 +263,7 @@ def estimator_fn(estimator: str) -> Callable[..., Any]:
                 columns = {k: given[k] for k in (spec.uses or ()) if given.get(k) is not None}
             adv, ret = shared_client().advantages_padded(
                 estimator, token_level_rewards, response_mask, index=index, params=params,
-                encoding="base64", **columns)
+                **columns)
             return _to_torch_like(adv, token_level_rewards), _to_torch_like(ret, token_level_rewards)
 
         finegrain_estimator.__name__ = f"{PREFIX}{estimator}"
