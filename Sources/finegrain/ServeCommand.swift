@@ -8,7 +8,8 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the registry over HTTP/JSON for verl, TRL and OpenRLHF.",
         discussion: """
-        Routes: POST /v1/advantages (rollout objects or a verl-layout batch, JSON or base64 tensors), POST /v1/losses,
+        Routes: POST /v1/advantages (rollout objects, rollout JSON lines, or a verl-layout batch with JSON, base64,
+        framed (application/x-finegrain-framed) or --shm-dir tensors), POST /v1/losses,
         POST /v1/rewards, POST /v1/openrlhf/reward (OpenRLHF --reward.remote_url; also /get_reward), GET /v1/methods,
         GET /healthz, GET /metrics (Prometheus). SIGTERM/SIGINT drain in-flight requests before exit.
         """)
