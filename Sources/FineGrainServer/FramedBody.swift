@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// A framed body for `POST /v1/advantages` (verl form): the JSON request followed by raw tensor bytes, so
+/// A framed body for `POST /v1/advantages` and `POST /v1/losses` (verl forms): the JSON request followed by raw tensor bytes, so
 /// a large batch needs neither base64 nor a JSON parse of megabyte strings on either side.
 ///
 ///     Content-Type: application/x-finegrain-framed
@@ -41,8 +41,22 @@ enum FramedBody {
         return n
     }
 
-    /// Split, parse, compute, answer framed.
+    /// Split, parse, compute, answer framed: `POST /v1/advantages`.
     static func advantages(_ buffer: ByteBuffer, headerLength n: Int, shared: SharedMemory?) -> FineGrainService.Outcome {
+        handle(buffer, headerLength: n, shared: shared) { body, sources in
+            try VerlEndpoint.advantages(body, sources: sources, answerInFrame: true)
+        }
+    }
+
+    /// The same for `POST /v1/losses` (verl form: the gradient comes back in the frame).
+    static func losses(_ buffer: ByteBuffer, headerLength n: Int, shared: SharedMemory?) -> FineGrainService.Outcome {
+        handle(buffer, headerLength: n, shared: shared) { body, sources in
+            try VerlLossEndpoint.losses(body, sources: sources, answerInFrame: true)
+        }
+    }
+
+    static func handle(_ buffer: ByteBuffer, headerLength n: Int, shared: SharedMemory?,
+                       _ work: ([String: JSONValue], TensorSources) throws -> (ServiceAnswer, tokens: Int)) -> FineGrainService.Outcome {
         guard n <= buffer.readableBytes else {
             return .refused(FineGrainError.invalidField(field: "FineGrain-Header-Length",
                                                         reason: "is \(n) but the body has only \(buffer.readableBytes) bytes"))
@@ -56,7 +70,7 @@ enum FramedBody {
             return .refused(FineGrainError.invalidField(field: "verl", reason: "a framed body carries a verl-layout batch"))
         }
         do {
-            let (answer, tokens) = try VerlEndpoint.advantages(body, sources: TensorSources(shared: shared, frame: frame), answerInFrame: true)
+            let (answer, tokens) = try work(body, TensorSources(shared: shared, frame: frame))
             guard case let .framed(head, tail) = answer else { return .refused(FineGrainError.invalidField(field: "verl", reason: "no framed answer")) }
             var out = head
             var rest = tail

@@ -115,7 +115,7 @@ public enum FineGrainService {
                         NDJSONEndpoint.advantages(buffer, estimator: method.0, params: method.1)
                     }
                 }
-                if label == "advantages", FramedBody.accepts(request) {
+                if label == "advantages" || label == "losses", FramedBody.accepts(request) {
                     // The JSON request, then raw tensor bytes; answered the same way.
                     let n: Int
                     do { n = try FramedBody.headerLength(request) } catch {
@@ -123,7 +123,8 @@ public enum FineGrainService {
                         return json(.badRequest, .object(["error": .string("\(error)")]))
                     }
                     return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { buffer in
-                        FramedBody.advantages(buffer, headerLength: n, shared: shared)
+                        label == "losses" ? FramedBody.losses(buffer, headerLength: n, shared: shared)
+                                          : FramedBody.advantages(buffer, headerLength: n, shared: shared)
                     }
                 }
                 return await handle(request, config, limiter: limiter, metrics: metrics, route: label) { compute($0, work) }

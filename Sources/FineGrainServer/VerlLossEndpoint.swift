@@ -22,7 +22,8 @@ enum VerlLossEndpoint {
         "entropy": \.entropy, "entropies": \.entropy, "values": \.values, "vpreds": \.vpreds, "returns": \.returns,
     ]
 
-    static func losses(_ body: [String: JSONValue]) throws -> (ServiceAnswer, tokens: Int) {
+    /// `sources` / `answerInFrame`: tensors by reference and a framed answer, as in `VerlEndpoint.advantages`.
+    static func losses(_ body: [String: JSONValue], sources: TensorSources = .none, answerInFrame: Bool = false) throws -> (ServiceAnswer, tokens: Int) {
         guard let name = body["loss"]?.stringValue else {
             throw FineGrainError.invalidField(field: "loss", reason: "missing or not a string")
         }
@@ -37,13 +38,13 @@ enum VerlLossEndpoint {
         guard let maskJSON = wire["response_mask"] else {
             throw FineGrainError.missingField(field: "verl.response_mask", method: name)
         }
-        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask")
+        let mask = try WireTensor.decodeMask(maskJSON, field: "verl.response_mask", sources: sources)
         let (b, width) = (mask.shape[0], mask.shape[1])
         guard b > 0 else { throw FineGrainError.invalidField(field: "verl.response_mask", reason: "the batch is empty (0 rows)") }
         var input = LossInput(offsets: (0 ... b).map { $0 * width }, mask: mask.mask)
         var anyCompact = mask.wasCompact
         for (key, json) in wire where key != "response_mask" {
-            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2)
+            let t = try WireTensor.decode(json, field: "verl.\(key)", rank: 2, sources: sources)
             guard t.shape == mask.shape else {
                 throw FineGrainError.invalidField(field: "verl.\(key)", reason: "has shape \(t.shape); response_mask has \(mask.shape)")
             }
@@ -57,12 +58,14 @@ enum VerlLossEndpoint {
         let encoding = try VerlEndpoint.responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
         var buffer = ByteBufferAllocator().buffer(capacity: b * width * 16 / 3 + 1024)
         buffer.writeStaticString(#"{"gradient":"#)
-        try VerlAnswer.writeTensor(out.gradient, rows: b, width: width, encoding: encoding, to: &buffer)
+        var area: AnswerDestination? = answerInFrame ? .frame(ByteBuffer()) : nil
+        try VerlAnswer.writeTensor(out.gradient, rows: b, width: width, encoding: encoding, to: &buffer, area: &area)
         buffer.writeStaticString(#","loss":"#)
         buffer.writeBytes(try JSONValue.number(out.value).serialized())
         buffer.writeStaticString(#","metrics":"#)
         buffer.writeBytes(try JSONValue.object(out.metrics.mapValues(JSONValue.number)).serialized())
         buffer.writeStaticString("}")
+        if case let .frame(frame)? = area { return (.framed(header: buffer, frame: frame), b * width) }
         return (.bytes(buffer), b * width)
     }
 }

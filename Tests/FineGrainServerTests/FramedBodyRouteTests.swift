@@ -95,4 +95,50 @@ final class FramedBodyRouteTests: XCTestCase {
             }
         }
     }
+
+    /// `POST /v1/losses` framed: inputs from the frame, the gradient back in the answer's frame, equal to
+    /// the base64 route's.
+    func testFramedLossEqualsTheBase64Route() async throws {
+        let (rows, width) = (4, 5)
+        let n = rows * width
+        let mask = (0 ..< n).map { Double($0 % width < 2 + $0 / width ? 1 : 0) }
+        let old = (0 ..< n).map { -1.5 + 0.1 * sin(Double($0)) }, new = (0 ..< n).map { -1.4 + 0.2 * cos(Double($0)) }
+        let adv = (0 ..< n).map { sin(0.7 * Double($0)) }
+        var frame = Data(), refs: [String: JSONValue] = [:]
+        for (key, column) in [("log_prob", new), ("old_log_prob", old), ("advantages", adv)] {
+            refs[key] = .object(["dtype": .string("float32"), "shape": .array([.number(Double(rows)), .number(Double(width))]),
+                                 "frame_offset": .number(Double(frame.count))])
+            for x in column { withUnsafeBytes(of: Float(x).bitPattern.littleEndian) { frame.append(contentsOf: $0) } }
+        }
+        let maskJSON = WireTensor.encode(mask, rows: rows, width: width, as: .json)
+        refs["response_mask"] = maskJSON
+        let params: JSONValue = .object(["clip_ratio": .number(0.2)])
+        let header = try JSONValue.object(["loss": .string("vanilla"), "params": params, "verl": .object(refs)]).serialized()
+        var plainFields: [String: JSONValue] = ["response_mask": maskJSON]
+        for (key, column) in [("log_prob", new), ("old_log_prob", old), ("advantages", adv)] {
+            plainFields[key] = WireTensor.encode(column.map { Double(Float($0)) }, rows: rows, width: width, as: .base64)
+        }
+        let plain = try JSONValue.object(["loss": .string("vanilla"), "params": params, "verl": .object(plainFields)]).serialized()
+        let framed = header + frame
+        try await app().test(.live) { client in
+            let (value, gradient) = try await client.execute(uri: "/v1/losses", method: .post, body: ByteBuffer(data: plain)) { r in
+                XCTAssertEqual(r.status, .ok, String(buffer: r.body))
+                let o = try XCTUnwrap(JSONValue.parse(Data(r.body.readableBytesView)).objectValue)
+                return (o["loss"]?.doubleValue, try ServiceRequests.tensor(try XCTUnwrap(o["gradient"]), field: "gradient").values)
+            }
+            try await client.execute(uri: "/v1/losses", method: .post,
+                                     headers: [.contentType: Self.framedType, FramedBody.headerLength: String(header.count)],
+                                     body: ByteBuffer(data: framed)) { r in
+                XCTAssertEqual(r.status, .ok, String(buffer: r.body))
+                let m = try XCTUnwrap(r.headers[FramedBody.headerLength].flatMap { Int($0) })
+                let bytes = Data(r.body.readableBytesView)
+                let o = try XCTUnwrap(JSONValue.parse(bytes.prefix(m)).objectValue)
+                XCTAssertNotNil(o["gradient"]?["frame_offset"])
+                XCTAssertEqual(bytes.count - m, n * 4)
+                XCTAssertEqual(o["loss"]?.doubleValue, value)
+                let got = try ServiceRequests.tensor(try XCTUnwrap(o["gradient"]), field: "gradient", frame: ByteBuffer(data: bytes.dropFirst(m))).values
+                XCTAssertEqual(got, gradient)
+            }
+        }
+    }
 }

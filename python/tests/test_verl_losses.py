@@ -90,3 +90,26 @@ def test_rollout_is_weights_and_bad_input(fgverl, client):
     with pytest.raises(FineGrainError) as e:
         client.losses_padded("vanilla", mask, log_prob=new, old_log_prob=old)
     assert e.value.status == 400 and "advantages" in e.value.message
+
+
+def test_framed_and_base64_losses_agree(client):
+    old, new, adv, mask = batch(4)
+    kw = dict(log_prob=new, old_log_prob=old, advantages=adv)
+    seen = {}
+    inner = client._post_framed
+
+    def spy(path, body, frame):
+        doc, answer_frame = inner(path, body, frame)
+        seen.update(body=body, doc=doc, answer_bytes=len(answer_frame))
+        return doc, answer_frame
+
+    client._post_framed = spy
+    try:
+        v_framed, m_framed, g_framed = client.losses_padded("vanilla", mask, params={"clip_ratio": 0.2}, **kw)
+    finally:
+        del client._post_framed
+    assert all("frame_offset" in seen["body"]["verl"][k] for k in kw)          # the inputs travel raw
+    assert "frame_offset" in seen["doc"]["gradient"] and seen["answer_bytes"] == 4 * mask.numel()
+    v64, m64, g64 = client.losses_padded("vanilla", mask, params={"clip_ratio": 0.2}, encoding="base64", **kw)
+    assert v_framed == v64 and m_framed == m64
+    np.testing.assert_array_equal(g_framed, g64)

@@ -317,8 +317,7 @@ class Client:
         # No "returns" (``returns_are_advantages``, or an estimator without them): verl's outcome estimators
         # hand back the advantages twice.
         ret = (_tensors.decode(doc["returns"], np.float32, mask=response_mask, shm=shm, frame=answer_frame)
-               if doc.get("returns") is not None
-               else adv.copy())
+               if doc.get("returns") is not None else adv.copy())
         return adv, ret
 
     def losses(self, loss: str, rollouts: Sequence[Mapping[str, Any]],
@@ -335,7 +334,7 @@ class Client:
         return self.request("POST", "/v1/losses", body)
 
     def losses_padded(self, loss: str, response_mask: Any, params: Optional[Mapping[str, Any]] = None,
-                      encoding: str = "base64", **tensors: Any) -> Tuple[float, Dict[str, float], np.ndarray]:
+                      encoding: str = "framed", **tensors: Any) -> Tuple[float, Dict[str, float], np.ndarray]:
         """``POST /v1/losses``, verl form: padded ``[B, R]`` tensors in, ``(loss, metrics, gradient)`` out.
 
         Args:
@@ -351,21 +350,24 @@ class Client:
             the loss value, its metrics, and ``gradient`` = d loss / d (``log_prob``, or ``vpreds`` for
             value losses) as a float32 ``[B, R]`` array.
         """
-        if encoding not in ("base64", "json"):
-            raise ValueError(f"unknown encoding {encoding!r} (expected 'base64' or 'json')")
-        raw = encoding == "base64"
+        if encoding not in ("framed", "base64", "json"):
+            raise ValueError(f"unknown encoding {encoding!r} (expected 'framed', 'base64' or 'json')")
+        raw = encoding != "json"
+        frame = _tensors.Frame() if encoding == "framed" else None  # the gradient then comes back framed too
         verl: Dict[str, Any] = {"response_mask": (_tensors.encode_mask_short(response_mask, raw=True) if raw
                                                   else _tensors.encode(response_mask, encoding))}
         for key, val in tensors.items():
             if val is not None:
-                verl[key] = _tensors.encode(val, encoding, raw=raw)
-        body: Dict[str, Any] = {"loss": loss, "verl": verl, "encoding": encoding}
+                verl[key] = _tensors.encode_column(val, encoding, raw=raw, frame=frame)
+        body: Dict[str, Any] = {"loss": loss, "verl": verl, "encoding": "base64" if raw else "json"}
         if params:
             body["params"] = dict(params)
-        doc = self.request("POST", "/v1/losses", body)
+        doc, answer_frame = (self._post_framed("/v1/losses", body, frame) if frame is not None
+                             else (self.request("POST", "/v1/losses", body), None))
         if "gradient" not in doc or "loss" not in doc:
             raise FineGrainError(200, f"answer has no 'loss'/'gradient' (keys: {sorted(doc)})", doc)
-        return float(doc["loss"]), dict(doc.get("metrics") or {}), _tensors.decode(doc["gradient"], np.float32)
+        gradient = _tensors.decode(doc["gradient"], np.float32, frame=answer_frame)
+        return float(doc["loss"]), dict(doc.get("metrics") or {}), gradient
 
     def rewards(self, verifier: str, responses: Sequence[str], labels: Sequence[str],
                 item_timeout_s: Optional[float] = None) -> List[Optional[float]]:
@@ -385,16 +387,12 @@ class Client:
         self.last_outcomes = list(doc.get("outcomes") or [])
         return [None if r is None else float(r) for r in doc["rewards"]]
 
-    def openrlhf_reward(self, queries: Sequence[str], prompts: Sequence[str],
-                        labels: Sequence[str]) -> Dict[str, Any]:
-        """``POST /v1/openrlhf/reward`` (OpenRLHF's remote reward protocol).
-
-        Returns the answer ``{"rewards": [...], "scores": [...], "extra_logs": {...}}``.
-        """
+    def openrlhf_reward(self, queries: Sequence[str], prompts: Sequence[str], labels: Sequence[str]) -> Dict[str, Any]:
+        """``POST /v1/openrlhf/reward`` (OpenRLHF's remote reward protocol): the answer
+        ``{"rewards": [...], "scores": [...], "extra_logs": {...}}``."""
         return self.request("POST", "/v1/openrlhf/reward",
                             {"query": list(queries), "prompts": list(prompts), "labels": list(labels)})
 
 
-# Configuration from the environment and the cached per-configuration client (in ``_shared`` to keep this
-# file to the transport and the routes); imported here so ``finegrain.client.shared_client`` keeps working.
+# From the environment, and one cached client per configuration (``_shared``; re-exported here).
 from ._shared import client_from_env, shared_client  # noqa: E402
