@@ -71,13 +71,19 @@ enum FramedBody {
         }
         do {
             let (answer, tokens) = try work(body, TensorSources(shared: shared, frame: frame))
-            guard case let .framed(head, tail) = answer else { return .refused(FineGrainError.invalidField(field: "verl", reason: "no framed answer")) }
-            var out = head
-            var rest = tail
-            let length = out.readableBytes
-            out.writeBuffer(&rest)
+            let (head, tail): (ByteBuffer, ByteBuffer)
+            switch answer {
+            case let .framed(h, t): (head, tail) = (h, t)
+            case let .bytes(h): (head, tail) = (h, ByteBuffer())   // the answer went to shared memory (answer_shm)
+            case let .json(v): (head, tail) = (ByteBuffer(bytes: try v.serialized()), ByteBuffer())
+            }
+            // One copy of the frame behind the header (~0.1 ms per MB); a two-part response body would save
+            // it at the price of a second buffer type through `Outcome`.
+            var out = ByteBufferAllocator().buffer(capacity: head.readableBytes + tail.readableBytes)
+            out.writeImmutableBuffer(head)
+            out.writeImmutableBuffer(tail)
             var o = Outcome(.ok, out, tokens: tokens, contentType: mediaType)
-            o.headerLength = length
+            o.headerLength = head.readableBytes
             return o
         } catch {
             return .refused(error)

@@ -20,7 +20,7 @@ enum VerlAnswer {
         let tensors = (omitReturnsIfAdvantages && same) ? 1 : 2
         // An outcome estimator says so (`rowValues`, exact by construction); otherwise the scan decides.
         let shortAdvantages = rowValuesMask.flatMap { out.rowValues ?? WireTensor.rowValues(out.advantages, mask: $0, rows: rows, width: width) }
-        var buffer = ByteBufferAllocator().buffer(capacity: shortAdvantages != nil ? 8 * rows + 1024
+        var buffer = ByteBufferAllocator().buffer(capacity: shortAdvantages != nil || area != nil ? 8 * rows + 1024
                                                   : tensors * (out.advantages.count * 16 / 3 + 96) + 512)
         buffer.writeStaticString(#"{"advantages":"#)
         if let shortAdvantages, encoding == .base64 {

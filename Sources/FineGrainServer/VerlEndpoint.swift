@@ -42,12 +42,15 @@ enum VerlEndpoint {
             return b
         }
         let omit = try flag("omit_returns_if_advantages"), rowValues = try flag("row_values_if_constant")
-        var area: AnswerDestination? = answerInFrame ? .frame(ByteBuffer()) : nil
-        if let v = body["answer_shm"], !v.isNull {
+        var area: AnswerDestination?
+        if let v = body["answer_shm"], !v.isNull {   // checked before any work
             guard let shared = sources.shared else { throw SharedMemory.off }
             area = .shared(try shared.answerArea(v))
         }
         let (batch, width, anyCompact) = try decodeBatch(fields, sources: sources)
+        if answerInFrame, area == nil {   // room for advantages and returns as float32
+            area = .frame(ByteBufferAllocator().buffer(capacity: 2 * 4 * batch.tokenCount))
+        }
         let out = try Registry.advantages(name, batch: batch, params: params)
         let encoding = try responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
         let answer = try VerlAnswer.write(out, rows: batch.count, width: width, encoding: encoding, omitReturnsIfAdvantages: omit,

@@ -56,9 +56,9 @@ enum VerlLossEndpoint {
         }
         let out = try Registry.loss(name, input: input, params: params)
         let encoding = try VerlEndpoint.responseEncoding(body["encoding"], default: anyCompact ? .base64 : .json)
-        var buffer = ByteBufferAllocator().buffer(capacity: b * width * 16 / 3 + 1024)
+        var buffer = ByteBufferAllocator().buffer(capacity: answerInFrame ? 4096 : b * width * 16 / 3 + 1024)
         buffer.writeStaticString(#"{"gradient":"#)
-        var area: AnswerDestination? = answerInFrame ? .frame(ByteBuffer()) : nil
+        var area: AnswerDestination? = answerInFrame ? .frame(ByteBufferAllocator().buffer(capacity: 4 * b * width)) : nil
         try VerlAnswer.writeTensor(out.gradient, rows: b, width: width, encoding: encoding, to: &buffer, area: &area)
         buffer.writeStaticString(#","loss":"#)
         buffer.writeBytes(try JSONValue.number(out.value).serialized())

@@ -123,4 +123,26 @@ final class SharedMemoryRouteTests: XCTestCase {
         }
         XCTAssertEqual(seen, 0)
     }
+
+    /// A framed request that asks for its answer in shared memory: the answer is framed with an empty frame.
+    func testFramedRequestWithAnswerInSharedMemory() async throws {
+        let (b, width) = batch()
+        let (framed, n) = try ServiceRequests.verlAdvantagesFramed(estimator: "gae", batch: b, width: width)
+        var header = try XCTUnwrap(JSONValue.parse(framed.prefix(n)).objectValue)
+        try Data(count: 2 * 54 * 4).write(to: URL(fileURLWithPath: dir + "/answers"))
+        header["answer_shm"] = .object(["name": .string("answers"), "offset": .number(0), "capacity": .number(2 * 54 * 4)])
+        let head = try JSONValue.object(header).serialized()
+        let body = head + framed.dropFirst(n)
+        let o = try await app(shared: true).test(.live) { client in
+            try await client.execute(uri: "/v1/advantages", method: .post,
+                                     headers: [.contentType: FramedBody.mediaType, FramedBody.headerLength: String(head.count)],
+                                     body: ByteBuffer(data: body)) { r in
+                XCTAssertEqual(r.status, .ok, String(buffer: r.body))
+                XCTAssertEqual(r.headers[FramedBody.headerLength], String(r.body.readableBytes))   // nothing in the frame
+                return try XCTUnwrap(JSONValue.parse(Data(r.body.readableBytesView)).objectValue)
+            }
+        }
+        XCTAssertEqual(o["advantages"]?["shm"]?.stringValue, "answers")
+        XCTAssertEqual(try read(o["advantages"]).count, 54)
+    }
 }
