@@ -6,7 +6,10 @@ import PackageDescription
 // Swift has no per-function target attributes, so the default build is the portable x86-64 baseline (SSE2)
 // and this is the only way to wider vectors; the binary then needs that CPU. Unset (the default), the
 // package has no unsafe flags and can be depended on by version.
-let trainerCPU: [SwiftSetting] = Context.environment["FINEGRAIN_TARGET_CPU"].map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
+// FINEGRAIN_CPU_SPECIFIC tells the code it was built this way (`Attention.preferTriangle`).
+let trainerCPU: [SwiftSetting] = Context.environment["FINEGRAIN_TARGET_CPU"].map {
+    [.unsafeFlags(["-target-cpu", $0]), .define("FINEGRAIN_CPU_SPECIFIC")]
+} ?? []
 
 let package = Package(
     name: "FineGrain",

@@ -22,11 +22,22 @@ public enum Attention {
     /// "Prescott" family 0.3.21 picks on CPUs it does not know, where the triangle kernel is ~2x faster).
     /// With AVX2 or AVX-512 sgemm kernels the 64x64x16 sgemms win (on one core, 8 rows x 4 heads, T = 64:
     /// SkylakeX kernels BLAS 0.47 / 0.19 ms forward / backward vs triangle 0.38 / 0.45 on a Cooperlake VM;
-    /// Haswell kernels on a Zen 4 VM BLAS 0.26 / 0.33 vs 0.35 / 0.35, and BLAS in 0.70-0.78x of the
+    /// Haswell kernels on an AMD EPYC VM BLAS 0.26 / 0.33 vs 0.35 / 0.35, and BLAS in 0.70-0.78x of the
     /// triangle kernel's time at T = 128 ... 512).
-    /// Fixed per process by the BLAS core, so results do not change from run to run or with the thread
-    /// count; settable for tests and benchmarks.
-    nonisolated(unsafe) public static var preferTriangle: Bool = BLASKernels.isWeak(BLASKernels.coreName)
+    /// In a CPU-specific build (`FINEGRAIN_TARGET_CPU=native`, which defines FINEGRAIN_CPU_SPECIFIC) the
+    /// triangle kernel's `SIMD16` lanes become native vectors and it wins again: on an AMD EPYC VM with AVX-512
+    /// codegen, BLAS (Haswell kernels) took 1.16x / 1.15x / 1.08x / 1.07x / 1.01x the triangle's time at
+    /// T = 64 / 128 / 256 / 384 / 512, so that build takes the triangle whatever the BLAS core.
+    /// Fixed per process by the build and the BLAS core, so results do not change from run to run or with
+    /// the thread count; settable for tests and benchmarks.
+    nonisolated(unsafe) public static var preferTriangle: Bool = cpuSpecificBuild || BLASKernels.isWeak(BLASKernels.coreName)
+
+    /// Whether this module was compiled for the build machine's CPU (`FINEGRAIN_TARGET_CPU`).
+    #if FINEGRAIN_CPU_SPECIFIC
+    public static let cpuSpecificBuild = true
+    #else
+    public static let cpuSpecificBuild = false
+    #endif
 
     /// Whether `forward` / `backward` use the triangle kernel for this shape (else the BLAS path).
     @inline(__always)
