@@ -129,15 +129,15 @@ class Frame:
     """The binary part of a framed request: tensors appended as little-endian C-order bytes."""
 
     def __init__(self) -> None:
-        self.chunks: List[bytes] = []
+        self.chunks: List[memoryview] = []   # views of the arrays themselves: sent without a copy
         self.size = 0
 
     def put(self, a: np.ndarray) -> Dict[str, Any]:
         name = _dtype_name(a)
-        data = np.ascontiguousarray(a, dtype=WIRE_DTYPES[name]).tobytes()
+        data = memoryview(np.ascontiguousarray(a, dtype=WIRE_DTYPES[name])).cast("B")
         ref = {"dtype": name, "shape": list(a.shape), "frame_offset": self.size}
         self.chunks.append(data)
-        self.size += len(data)
+        self.size += data.nbytes
         return ref
 
 

@@ -137,8 +137,10 @@ class Client:
     def _post_framed(self, path: str, body: Any, frame: "_tensors.Frame") -> Tuple[Any, memoryview]:
         """POST a framed body (JSON part, then ``frame``'s bytes); returns the answer's JSON part and frame."""
         header = _dump_body(body)
-        status, reason, raw, headers = self._send("POST", path, b"".join([header, *frame.chunks]), {
-            "Content-Type": _tensors.FRAMED, "FineGrain-Header-Length": str(len(header)), "Accept": _tensors.FRAMED})
+        # The parts as a list with a Content-Length: http.client sends each as it is (no join, no chunking).
+        status, reason, raw, headers = self._send("POST", path, [header, *frame.chunks], {
+            "Content-Type": _tensors.FRAMED, "FineGrain-Header-Length": str(len(header)), "Accept": _tensors.FRAMED,
+            "Content-Length": str(len(header) + frame.size)})
         if status >= 400:
             raise _error_from(status, reason, raw, f"POST {path}")
         n = headers.get("FineGrain-Header-Length")
@@ -147,7 +149,7 @@ class Client:
         view = memoryview(raw)
         return json.loads(bytes(view[:int(n)])), view[int(n):]
 
-    def _send(self, method: str, path: str, payload: Optional[bytes],
+    def _send(self, method: str, path: str, payload: Union[None, bytes, List[Any]],
               headers: Dict[str, str]) -> Tuple[int, str, bytes, Any]:
         """One exchange on this thread's kept-alive connection: (status, reason, body bytes, headers)."""
         headers = dict(headers)
