@@ -106,12 +106,9 @@ class SharedFiles:
 
     def put(self, a: np.ndarray) -> Dict[str, Any]:
         """Writes ``a`` (float32, float64, int32, int64, uint8 or bool; C order) and returns its reference."""
-        from ._tensors import WIRE_DTYPES
-        names = {v: k for k, v in WIRE_DTYPES.items()}
-        wire = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)
-        name = names.get(wire.dtype)
-        if name is None:
-            raise TypeError(f"cannot send a tensor of dtype {a.dtype} by shared memory")
+        from ._tensors import WIRE_DTYPES, _dtype_name
+        name = _dtype_name(a)   # KeyError for a dtype outside the contract (callers pass _wire_array's output)
+        wire = np.ascontiguousarray(a, dtype=WIRE_DTYPES[name])
         pair = self._pair()
         offset = pair.used
         pair.request.ensure(offset + wire.nbytes)
